@@ -1,0 +1,74 @@
+/**
+ * The object-store interface every tier writes through: a local directory (the embedded default) or S3.
+ * Keys are '/'-separated relative paths built by layout.ts; validateKey keeps anything else out.
+ */
+
+export interface ObjectInfo {
+  readonly key: string;
+  readonly sizeBytes: number;
+  /** User metadata stored with the object (lower-case keys), when the listing or HEAD returned it. */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+export interface PutOptions {
+  /** Stored with the object; S3 sends these as x-amz-meta-* headers. Keys lower-case, values ASCII. */
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly contentType?: string;
+}
+
+export interface ObjectStore {
+  /** Where the store points, for logs and errors, e.g. `local:/data/store` or `s3://bucket/prefix`. Never a secret. */
+  readonly description: string;
+  /** Writes the whole object atomically: a reader sees the old object, or the new one, never a part. */
+  put(key: string, body: Uint8Array, options?: PutOptions): Promise<void>;
+  /** Uploads a local file (streamed or multipart where the store supports it). */
+  putFile(key: string, filePath: string, options?: PutOptions): Promise<void>;
+  /** The whole object; throws ObjectNotFoundError when absent. */
+  get(key: string): Promise<Uint8Array>;
+  /** Size and metadata, or undefined when absent. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object whose key starts with prefix, in key order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Removes the object; absent objects are not an error. */
+  delete(key: string): Promise<void>;
+}
+
+export class ObjectStoreError extends Error {
+  override readonly name: string = 'ObjectStoreError';
+}
+
+export class ObjectNotFoundError extends ObjectStoreError {
+  override readonly name = 'ObjectNotFoundError';
+  constructor(
+    readonly store: string,
+    readonly key: string,
+  ) {
+    super(`${store}: object ${JSON.stringify(key)} not found`);
+  }
+}
+
+export class InvalidKeyError extends ObjectStoreError {
+  override readonly name = 'InvalidKeyError';
+}
+
+/** Rejects keys that could escape the store's root or confuse a file system. Returns the key unchanged. */
+export function validateKey(key: string): string {
+  const problem =
+    key.length === 0 ? 'empty'
+    : key.length > 1024 ? 'over 1024 characters'
+    : key.startsWith('/') ? "starts with '/'"
+    : key.includes('\\') ? "contains '\\'"
+    // eslint-disable-next-line no-control-regex
+    : /[\u0000-\u001f\u007f]/.test(key) ? 'contains a control character'
+    : key.split('/').some((s) => s === '' || s === '.' || s === '..') ? "has an empty, '.' or '..' segment"
+    : undefined;
+  if (problem !== undefined) throw new InvalidKeyError(`invalid object key ${JSON.stringify(key)}: ${problem}`);
+  return key;
+}
+
+/** Validates a list prefix: like a key, but may be empty or end with '/' or a partial segment. */
+export function validatePrefix(prefix: string): string {
+  if (prefix === '') return prefix;
+  validateKey(prefix.endsWith('/') ? `${prefix}x` : prefix);
+  return prefix;
+}
