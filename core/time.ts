@@ -1,6 +1,8 @@
 /** Calendar and timestamp helpers. All times are UTC; all instants are integer nanoseconds (EpochNs). */
 import type { EpochNs } from './column-types.ts';
 
+export type { EpochNs };
+
 export const NS_PER_MS = 1_000_000n;
 export const NS_PER_SECOND = 1_000_000_000n;
 export const NS_PER_DAY = 86_400n * NS_PER_SECOND;

@@ -25,8 +25,9 @@ describe.each(sharedCsvFiles())('real sample %s', (csvPath) => {
     expect(rows.length).toBe(lineCount);
   });
 
-  const batch = kind === 'trades' ? new ColumnarBatch('trades', 8) : new ColumnarBatch('quotes', 8);
-  for (const row of rows) (batch as ColumnarBatch<'trades' | 'quotes'>).append(row as TradeRow & QuoteRow);
+  // The kind is only known at run time; the batch takes the rows of whichever dataset the header named.
+  const batch = new ColumnarBatch(kind, 8) as unknown as ColumnarBatch<'trades'>;
+  for (const row of rows) batch.append(row as TradeRow & QuoteRow);
   const bytes = encodeParquet(batch);
   const file = join(dir, `${basename(csvPath, '.csv')}.parquet`);
   writeFileSync(file, bytes);

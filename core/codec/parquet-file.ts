@@ -86,7 +86,8 @@ export function inspectParquet(bytes: Uint8Array, name: string): ParquetFileInfo
   const actual = metadata.schema.slice(1);
   const mismatch = expected.findIndex((e, i) => {
     const a = actual[i];
-    return a === undefined || a.name !== e.name || a.type !== e.type || a.repetition_type !== e.repetition_type;
+    // Repetition is not compared: DuckDB writes every column OPTIONAL; readers only need names and types.
+    return a === undefined || a.name !== e.name || a.type !== e.type;
   });
   if (mismatch !== -1 || actual.length !== expected.length) {
     throw new ParquetFileError(`${name}: columns do not match the ${dataset} schema (first difference at column ${mismatch === -1 ? expected.length : mismatch})`);

@@ -42,13 +42,18 @@ export class ObjectNotFoundError extends ObjectStoreError {
   constructor(
     readonly store: string,
     readonly key: string,
+    options?: ErrorOptions,
   ) {
-    super(`${store}: object ${JSON.stringify(key)} not found`);
+    super(`${store}: object ${JSON.stringify(key)} not found`, options);
   }
 }
 
 export class InvalidKeyError extends ObjectStoreError {
   override readonly name = 'InvalidKeyError';
+}
+
+export class InvalidMetadataError extends ObjectStoreError {
+  override readonly name = 'InvalidMetadataError';
 }
 
 /** Rejects keys that could escape the store's root or confuse a file system. Returns the key unchanged. */
@@ -71,4 +76,23 @@ export function validatePrefix(prefix: string): string {
   if (prefix === '') return prefix;
   validateKey(prefix.endsWith('/') ? `${prefix}x` : prefix);
   return prefix;
+}
+
+/**
+ * Rejects metadata that S3 would not hand back unchanged (it travels as HTTP headers, which lower-case names and
+ * trim values): names of lower-case letters, digits, '-' and '_'; values of printable ASCII without leading or
+ * trailing spaces. Returns the metadata unchanged.
+ */
+export function validateMetadata(metadata: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  for (const [name, value] of Object.entries(metadata)) {
+    const problem =
+      !/^[a-z0-9][a-z0-9_-]*$/.test(name) ? "name must be lower-case letters, digits, '-' or '_'"
+      : !/^[\x20-\x7e]*$/.test(value) ? 'value must be printable ASCII'
+      : value.trim() !== value ? 'value has leading or trailing spaces'
+      : undefined;
+    if (problem !== undefined) {
+      throw new InvalidMetadataError(`invalid metadata ${JSON.stringify(name)}=${JSON.stringify(value)}: ${problem}`);
+    }
+  }
+  return metadata;
 }

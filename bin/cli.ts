@@ -1,0 +1,241 @@
+/**
+ * The `tickvault` command line. Every argument is validated here, at the edge: a bad one ends the command with a
+ * one-line error that names it, and exit code 2.
+ */
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDatasetName, type DatasetName } from '../core/datasets.ts';
+import { parseSymbolList, validateSymbol } from '../core/symbols.ts';
+import { parseIsoInstantNs, parseIsoMonth } from '../core/time.ts';
+import type { AgentConfigInput } from '../edge-agent/config.ts';
+import { OUTPUT_FORMATS, type OutputFormat } from '../query/output-format.ts';
+
+// Commands load their heavy modules (DuckDB, the AWS SDK, the agent) only when they run, so a mistyped flag is
+// reported at once.
+const openStore = async (spec: string) => (await import('../core/object-store/open-store.ts')).openStore(spec);
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const HELP = `tickvault: tiered storage for market data (hot in memory, warm Parquet on this host, cold Parquet in S3)
+
+Usage: tickvault <command> [options]
+
+Commands:
+  agent     Run the edge agent: feed in, hot tier, warm Parquet, copy to the store
+              --data-dir DIR         warm files and agent state (default ./data)
+              --store DIR|s3://B/P   object store (default DATA_DIR/store)
+              --feed sim|alpaca      market data source (default sim: the built-in simulator)
+              --symbols A,B          symbols to subscribe (default AAPL,MSFT,SPY,NVDA,BTC/USD)
+              --duration SECONDS     stop by itself after this long (drain, flush, exit 0)
+              --flush-interval SECONDS  seal warm buffers this old (default 300)
+              --rate N               simulator messages per second (default 2000)
+              --config FILE          JSON config file (keys as in the README); flags override it
+  sim       Run the Alpaca-protocol simulator on 127.0.0.1 until Ctrl-C
+              --port N (default 0: a free port)  --symbols A,B  --rate N  --seed N
+  compact   Compact a month of warm objects into one cold file per symbol (the Lambda's code)
+              --month YYYY-MM (required)  --dataset D  --symbol S  --data-dir DIR  --store DIR|s3://B/P
+  query     Query trades, quotes or bars of one symbol over [from, to)
+              tickvault query trades|quotes|bars --symbol S --from ISO --to ISO [--format table|csv|json]
+              [--timeframe 1m|5m|1d] (bars)  --data-dir DIR  --store DIR|s3://B/P
+
+Credentials: Alpaca keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY; AWS from the standard SDK chain.
+`;
+
+const STORE_OPTIONS = {
+  'data-dir': { type: 'string' },
+  store: { type: 'string' },
+} as const;
+
+function parse<T extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(argv: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function positiveNumber(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`--${flag} ${JSON.stringify(text)}: expected a positive number`);
+  }
+  return value;
+}
+
+function storeOf(values: { 'data-dir'?: string | undefined; store?: string | undefined }) {
+  const dataDir = resolve(values['data-dir'] ?? './data');
+  return openStore(values.store ?? join(dataDir, 'store'));
+}
+
+async function runAgent(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    ...STORE_OPTIONS,
+    config: { type: 'string' },
+    feed: { type: 'string' },
+    symbols: { type: 'string' },
+    duration: { type: 'string' },
+    'flush-interval': { type: 'string' },
+    rate: { type: 'string' },
+  });
+  if (values.help === true) return printHelp();
+  const cli: AgentConfigInput = {};
+  if (values['data-dir'] !== undefined) cli.dataDir = values['data-dir'];
+  if (values.store !== undefined) cli.store = values.store;
+  if (values.feed !== undefined) cli.feed = values.feed as 'sim';
+  if (values.symbols !== undefined) cli.symbols = parseSymbolList(values.symbols);
+  const duration = positiveNumber('duration', values.duration);
+  if (duration !== undefined) cli.durationSeconds = duration;
+  const flush = positiveNumber('flush-interval', values['flush-interval']);
+  if (flush !== undefined) cli.flushIntervalSeconds = flush;
+  const rate = positiveNumber('rate', values.rate);
+  if (rate !== undefined) cli.sim = { messagesPerSecond: rate };
+  const { readConfigFile, redactedConfig, resolveAgentConfig } = await import('../edge-agent/config.ts');
+  const { createLogger } = await import('../edge-agent/log.ts');
+  const { EdgeAgent } = await import('../edge-agent/agent.ts');
+  const layers = values.config === undefined ? { cli } : { cli, file: readConfigFile(values.config), filePath: values.config };
+  const config = resolveAgentConfig(layers);
+  const log = createLogger('tickvault-agent');
+  const store = await openStore(config.store);
+  log('info', 'agent starting', { config: redactedConfig(config), store: store.description });
+  const agent = new EdgeAgent(config, store, log);
+
+  let stopping: Promise<number> | undefined;
+  const stop = (why: string): Promise<number> => {
+    stopping ??= (async () => {
+      log('info', 'agent draining', { why });
+      const report = await agent.stop();
+      process.stdout.write(`${JSON.stringify({ event: 'agent-stopped', why, ...report })}\n`);
+      return 0;
+    })();
+    return stopping;
+  };
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log('warn', 'second signal: exiting without draining', { signal });
+      process.exit(130);
+    }
+    void stop(signal).then((code) => process.exit(code));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  await agent.start();
+  if (config.durationSeconds !== undefined) {
+    await new Promise((r) => setTimeout(r, (config.durationSeconds ?? 0) * 1000));
+    return stop(`duration of ${config.durationSeconds} s reached`);
+  }
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+async function runSim(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { port: { type: 'string' }, symbols: { type: 'string' }, rate: { type: 'string' }, seed: { type: 'string' } });
+  if (values.help === true) return printHelp();
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${JSON.stringify(values.port)}: expected 0-65535`);
+  const seed = values.seed === undefined ? 42 : Number(values.seed);
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed ${JSON.stringify(values.seed)}: expected an integer`);
+  const { startSimulator } = await import('../edge-agent/simulator/simulator-server.ts');
+  const sim = await startSimulator({
+    port,
+    seed,
+    ...(values.symbols === undefined ? {} : { symbols: parseSymbolList(values.symbols) }),
+    ...(values.rate === undefined ? {} : { messagesPerSecond: positiveNumber('rate', values.rate) ?? 0 }),
+  });
+  process.stdout.write(`simulator listening on ${sim.url} (Ctrl-C to stop)\n`);
+  await new Promise<void>((r) => { process.once('SIGINT', r); process.once('SIGTERM', r); });
+  await sim.close();
+  return 0;
+}
+
+async function runCompact(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { ...STORE_OPTIONS, month: { type: 'string' }, dataset: { type: 'string' }, symbol: { type: 'string' } });
+  if (values.help === true) return printHelp();
+  if (values.month === undefined) throw new UsageError('compact needs --month YYYY-MM');
+  const month = parseIsoMonth(values.month);
+  const filter: { dataset?: DatasetName; symbol?: string } = {};
+  if (values.dataset !== undefined) filter.dataset = parseDatasetName(values.dataset);
+  if (values.symbol !== undefined) filter.symbol = validateSymbol(values.symbol);
+  const store = await storeOf(values);
+  const { planMonth } = await import('../lambdas/planner/plan-month.ts');
+  const { compactHandler } = await import('../lambdas/compactor/handler.ts');
+  const units = await planMonth(store, month, filter);
+  if (units.length === 0) {
+    process.stderr.write(`tickvault compact: no warm objects for ${month} in ${store.description}\n`);
+    return 0;
+  }
+  const scratchDir = resolve(values['data-dir'] ?? './data', 'tmp');
+  for (const unit of units) {
+    const result = await compactHandler(unit, { store, scratchDir });
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  }
+  return 0;
+}
+
+async function runQuery(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    ...STORE_OPTIONS,
+    symbol: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
+    format: { type: 'string' }, timeframe: { type: 'string' },
+  }, true);
+  if (values.help === true) return printHelp();
+  const [kind, ...extra] = positionals;
+  if (kind === undefined || extra.length > 0) throw new UsageError('query takes one of: trades, quotes, bars');
+  const dataset: DatasetName = kind === 'bars' ? parseDatasetName(`bars_${values.timeframe ?? '1m'}`)
+    : kind === 'trades' || kind === 'quotes' ? kind
+    : (() => { throw new UsageError(`query ${JSON.stringify(kind)}: expected trades, quotes or bars`); })();
+  if (values.symbol === undefined || values.from === undefined || values.to === undefined) {
+    throw new UsageError('query needs --symbol, --from and --to');
+  }
+  const format = (values.format ?? 'table') as OutputFormat;
+  if (!OUTPUT_FORMATS.includes(format)) throw new UsageError(`--format ${JSON.stringify(values.format)}: expected ${OUTPUT_FORMATS.join(', ')}`);
+  const { queryRange } = await import('../query/local-query.ts');
+  const { formatResult } = await import('../query/output-format.ts');
+  const result = await queryRange(await storeOf(values), {
+    dataset,
+    symbol: validateSymbol(values.symbol),
+    fromNs: parseIsoInstantNs(values.from),
+    toNs: parseIsoInstantNs(values.to),
+  });
+  for (const line of formatResult(result, format)) process.stdout.write(`${line}\n`);
+  return 0;
+}
+
+function printHelp(): number {
+  process.stdout.write(HELP);
+  return 0;
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  agent: runAgent,
+  sim: runSim,
+  compact: runCompact,
+  query: runQuery,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') return printHelp();
+  const run = COMMANDS[command];
+  if (run === undefined) throw new UsageError(`unknown command ${JSON.stringify(command)}; try tickvault --help`);
+  return run(rest);
+}
+
+// A reader that goes away early (`| head`) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  const e = error instanceof Error ? error : new Error(String(error));
+  process.stderr.write(`tickvault: ${e.message}\n`);
+  if (process.env['TICKVAULT_DEBUG'] !== undefined && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
+  process.exitCode = e instanceof UsageError ? 2 : 1;
+}

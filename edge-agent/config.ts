@@ -1,0 +1,103 @@
+/**
+ * The agent's configuration, in one place: defaults, then the config file, then the environment, then the command
+ * line. Validated once at start; a bad value fails fast with a message that names the key.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { symbolProblem } from '../core/symbols.ts';
+
+export const DEFAULT_SIM_SYMBOLS = ['AAPL', 'MSFT', 'SPY', 'NVDA', 'BTC/USD'] as const;
+
+const symbol = z.string().superRefine((s, ctx) => {
+  const problem = symbolProblem(s);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `invalid symbol ${JSON.stringify(s)}: ${problem}` });
+});
+
+export const AgentConfigSchema = z.strictObject({
+  /** Where the agent keeps warm files and its own state. @default './data' */
+  dataDir: z.string().min(1).default('./data'),
+  /** Object store: a directory, or s3://bucket/prefix. @default '<dataDir>/store' */
+  store: z.string().min(1).optional(),
+  /** Market data source. @default 'sim' (the built-in simulator; no account needed) */
+  feed: z.enum(['sim', 'alpaca']).default('sim'),
+  /** Alpaca stream URL (iex, sip, or crypto). */
+  alpacaUrl: z.url({ protocol: /^wss?$/ }).default('wss://stream.data.alpaca.markets/v2/iex'),
+  /** Credentials; normally from APCA_API_KEY_ID / APCA_API_SECRET_KEY. Never logged. */
+  alpacaKeyId: z.string().optional(),
+  alpacaSecretKey: z.string().optional(),
+  symbols: z.array(symbol).min(1).max(10_000).default([...DEFAULT_SIM_SYMBOLS]),
+  /** Stop by itself after this many seconds (drain, flush, exit 0). */
+  durationSeconds: z.number().positive().max(10 * 365 * 86_400).optional(),
+  /** Seal warm buffers this old. @default 300 */
+  flushIntervalSeconds: z.number().positive().max(86_400).default(300),
+  /** Seal a warm buffer when it holds this many rows. @default 1_000_000 */
+  maxRowsPerFile: z.number().int().positive().max(50_000_000).default(1_000_000),
+  /** Recent trades kept in memory per symbol. @default 10_000 */
+  hotTradesPerSymbol: z.number().int().positive().max(10_000_000).default(10_000),
+  sim: z.strictObject({
+    messagesPerSecond: z.number().positive().max(1_000_000).default(2_000),
+    seed: z.number().int().default(42),
+  }).default({ messagesPerSecond: 2_000, seed: 42 }),
+});
+
+export type AgentConfig = z.output<typeof AgentConfigSchema> & { readonly store: string };
+export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function describeIssues(error: z.ZodError, source: string): string {
+  return error.issues
+    .map((i) => `${source}: ${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
+
+/** Reads a JSON config file, naming the file in every error. */
+export function readConfigFile(path: string): AgentConfigInput {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config file ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    return JSON.parse(text) as AgentConfigInput;
+  } catch (e) {
+    throw new ConfigError(`config file ${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** Merges file, environment and command-line values over the defaults and validates the result. */
+export function resolveAgentConfig(layers: {
+  file?: AgentConfigInput;
+  filePath?: string;
+  cli?: AgentConfigInput;
+  env?: NodeJS.ProcessEnv;
+}): AgentConfig {
+  const env = layers.env ?? process.env;
+  const fromEnv: AgentConfigInput = {};
+  if (env['APCA_API_KEY_ID'] !== undefined) fromEnv.alpacaKeyId = env['APCA_API_KEY_ID'];
+  if (env['APCA_API_SECRET_KEY'] !== undefined) fromEnv.alpacaSecretKey = env['APCA_API_SECRET_KEY'];
+  const fileLayer = layers.file ?? {};
+  const cliLayer = layers.cli ?? {};
+  const merged = { ...fileLayer, ...fromEnv, ...cliLayer, sim: { ...fileLayer.sim, ...cliLayer.sim } };
+  const parsed = AgentConfigSchema.safeParse(merged);
+  if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, layers.filePath ?? 'config'));
+  const config = parsed.data;
+  if (config.feed === 'alpaca' && (config.alpacaKeyId === undefined || config.alpacaSecretKey === undefined)) {
+    throw new ConfigError('feed alpaca needs credentials: set APCA_API_KEY_ID and APCA_API_SECRET_KEY (or alpacaKeyId/alpacaSecretKey in the config file)');
+  }
+  const dataDir = resolve(config.dataDir);
+  return { ...config, dataDir, store: config.store ?? join(dataDir, 'store') };
+}
+
+/** The config as safe to log: credentials replaced. */
+export function redactedConfig(config: AgentConfig): Record<string, unknown> {
+  return {
+    ...config,
+    alpacaKeyId: config.alpacaKeyId === undefined ? undefined : '[redacted]',
+    alpacaSecretKey: config.alpacaSecretKey === undefined ? undefined : '[redacted]',
+  };
+}
