@@ -112,13 +112,17 @@ async function runAgent(argv: string[]): Promise<number> {
     })();
     return stopping;
   };
-  let signals = 0;
+  // Two-stage shutdown: the first signal drains; a second one forces. A repeat within a second is the same Ctrl-C
+  // delivered twice (the terminal signals the whole process group, and npm forwards it again), not a second request.
+  let firstSignalMs: number | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
+    const now = Date.now();
+    if (firstSignalMs !== undefined) {
+      if (now - firstSignalMs < 1000) return;
       log('warn', 'second signal: exiting without draining', { signal });
       process.exit(130);
     }
+    firstSignalMs = now;
     void stop(signal).then((code) => process.exit(code));
   };
   process.on('SIGINT', onSignal);
