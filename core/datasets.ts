@@ -54,6 +54,26 @@ const barColumns = [
   col('vwap', 'float64', 'volume-weighted average price of the bar'),
 ] as const;
 
+/**
+ * Trade corrections (Alpaca T:"c") and cancels/errors (T:"x"), kept as events because compaction must apply them to
+ * the trades they name. For a cancel or error, trade_id/price/size describe the trade removed; for a correction they
+ * describe the original trade and corrected_* the replacement.
+ */
+const tradeEventColumns = [
+  ...eventTime,
+  col('action', 'string', "'cancel', 'error' or 'correction'"),
+  col('trade_id', 'int64', 'id of the trade cancelled, or of the original trade corrected'),
+  col('price', 'float64', 'price of that trade'),
+  col('size', 'float64', 'size of that trade'),
+  col('exchange', 'string', 'exchange code'),
+  col('conditions', 'string', 'condition codes of that trade, comma-separated'),
+  col('corrected_trade_id', 'int64', 'id of the corrected trade; null unless action is correction', true),
+  col('corrected_price', 'float64', 'corrected price; null unless action is correction', true),
+  col('corrected_size', 'float64', 'corrected size; null unless action is correction', true),
+  col('corrected_conditions', 'string', 'corrected condition codes; empty unless action is correction'),
+  col('tape', 'string', 'tape; empty when none'),
+] as const;
+
 export const TIMEFRAMES = ['1m', '5m', '1d'] as const;
 export type Timeframe = (typeof TIMEFRAMES)[number];
 
@@ -64,6 +84,12 @@ export const DATASETS = {
     /** Columns that identify one event: duplicates share these. */
     identity: ['symbol', 'trade_id'],
     sortKey: ['ts', 'trade_id'],
+  },
+  trade_events: {
+    name: 'trade_events',
+    columns: tradeEventColumns,
+    identity: tradeEventColumns.map((c) => c.name),
+    sortKey: ['ts'],
   },
   quotes: {
     name: 'quotes',
@@ -93,6 +119,7 @@ export type RowOf<D extends DatasetName> = {
 export type TradeRow = RowOf<'trades'>;
 export type QuoteRow = RowOf<'quotes'>;
 export type BarRow = RowOf<'bars_1m'>;
+export type TradeEventRow = RowOf<'trade_events'>;
 
 export function isDatasetName(value: string): value is DatasetName {
   return Object.hasOwn(DATASETS, value);

@@ -34,7 +34,7 @@ const q = (identifier: string): string => `"${identifier}"`;
 /** Deduplicates like compaction does, so overlapping copies (several agents, retries) count once. */
 function dedupeClause(dataset: DatasetName): string {
   if (dataset === 'trades') return 'QUALIFY row_number() OVER (PARTITION BY symbol, trade_id ORDER BY ts_ns) = 1';
-  if (dataset === 'quotes') return '';
+  if (dataset === 'quotes' || dataset === 'trade_events') return '';
   return 'QUALIFY row_number() OVER (PARTITION BY symbol, ts ORDER BY trade_count DESC) = 1';
 }
 
@@ -55,7 +55,7 @@ export async function queryRange(store: ObjectStore, query: RangeQuery): Promise
     const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
     const connection = await instance.connect();
     try {
-      const select = query.dataset === 'quotes' ? 'SELECT DISTINCT' : 'SELECT';
+      const select = query.dataset === 'quotes' || query.dataset === 'trade_events' ? 'SELECT DISTINCT' : 'SELECT';
       // ts is returned as exact integer nanoseconds; the caller formats it.
       const list = columns.map((c) => (c === 'ts' ? 'epoch_ns(ts) AS ts' : q(c))).join(', ');
       const sql = `${select} ${list} FROM read_parquet($1::VARCHAR[], hive_partitioning = false)

@@ -45,6 +45,22 @@ describe.each(DATASET_NAMES)('dataset %s', (dataset) => {
   });
 });
 
+describe('nullable columns', () => {
+  it('keeps nulls in nullable integer and double columns through DuckDB', async () => {
+    const batch = new ColumnarBatch('trade_events');
+    const base = sampleRow('trade_events');
+    batch.append({ ...base, action: 'cancel', corrected_trade_id: null, corrected_price: null, corrected_size: null } as RowOf<'trade_events'>);
+    batch.append({ ...base, action: 'correction', corrected_trade_id: 7n, corrected_price: 2.5, corrected_size: 3 } as RowOf<'trade_events'>);
+    const file = join(dir, 'nulls.parquet');
+    writeFileSync(file, encodeParquet(batch));
+    const rows = await duckdbRows(`SELECT action, corrected_trade_id, corrected_price, corrected_size FROM read_parquet(${sqlPath(file)})`);
+    expect(rows).toEqual([
+      { action: 'cancel', corrected_trade_id: null, corrected_price: null, corrected_size: null },
+      { action: 'correction', corrected_trade_id: 7n, corrected_price: 2.5, corrected_size: 3 },
+    ]);
+  });
+});
+
 describe('file checks', () => {
   it('rejects an empty batch, a truncated file and a foreign file with the name in the error', () => {
     expect(() => encodeParquet(new ColumnarBatch('trades'))).toThrow(/empty trades file/);

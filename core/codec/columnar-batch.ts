@@ -6,12 +6,12 @@ import type { ColumnDefinition } from '../column-types.ts';
 import { type DatasetName, type RowOf, columnsOf } from '../datasets.ts';
 
 type ColumnStorage =
-  | { kind: 'bigint'; values: BigInt64Array }
+  | { kind: 'bigint'; values: BigInt64Array; nulls: Uint8Array | undefined }
   | { kind: 'float'; values: Float64Array; nulls: Uint8Array | undefined }
   | { kind: 'string'; values: string[] };
 
 /** A column's values trimmed to the batch length: what the encoder writes. */
-export type ColumnValues = BigInt64Array | Float64Array | string[] | (number | null)[];
+export type ColumnValues = BigInt64Array | Float64Array | string[] | (number | null)[] | (bigint | null)[];
 
 export class ColumnarBatch<D extends DatasetName> {
   readonly dataset: D;
@@ -39,7 +39,7 @@ export class ColumnarBatch<D extends DatasetName> {
         for (let i = 0; i < this.rowCount; i++) bytes += 16 + (s.values[i]?.length ?? 0) * 2;
         bytes += s.values.length * 8;
       } else {
-        bytes += s.values.byteLength + (s.kind === 'float' ? (s.nulls?.byteLength ?? 0) : 0);
+        bytes += s.values.byteLength + (s.nulls?.byteLength ?? 0);
       }
     }
     return bytes;
@@ -53,13 +53,13 @@ export class ColumnarBatch<D extends DatasetName> {
       const def = this.definitions[c] as ColumnDefinition;
       const s = this.storage[c] as ColumnStorage;
       const value = record[def.name];
-      if (s.kind === 'bigint') {
-        s.values[i] = value as bigint;
-      } else if (s.kind === 'float') {
+      if (s.kind === 'bigint' || s.kind === 'float') {
         if (value === null) {
           s.nulls ??= new Uint8Array(this.capacity);
           s.nulls[i] = 1;
-          s.values[i] = 0;
+          s.values[i] = s.kind === 'bigint' ? 0n : 0;
+        } else if (s.kind === 'bigint') {
+          s.values[i] = value as bigint;
         } else {
           s.values[i] = value as number;
         }
@@ -73,12 +73,10 @@ export class ColumnarBatch<D extends DatasetName> {
   /** Column values trimmed to the rows appended, in column definition order. Views, not copies, where possible. */
   columnValues(): ColumnValues[] {
     return this.storage.map((s) => {
-      if (s.kind === 'bigint') return s.values.subarray(0, this.rowCount);
       if (s.kind === 'string') return s.values.length === this.rowCount ? s.values : s.values.slice(0, this.rowCount);
       if (s.nulls === undefined) return s.values.subarray(0, this.rowCount);
-      const out: (number | null)[] = new Array<number | null>(this.rowCount);
-      for (let i = 0; i < this.rowCount; i++) out[i] = s.nulls[i] === 1 ? null : (s.values[i] as number);
-      return out;
+      const nulls = s.nulls;
+      return Array.from(s.values.subarray(0, this.rowCount) as ArrayLike<number | bigint>, (v, i) => (nulls[i] === 1 ? null : v)) as ColumnValues;
     });
   }
 
@@ -88,7 +86,7 @@ export class ColumnarBatch<D extends DatasetName> {
     const out: Record<string, unknown> = {};
     this.definitions.forEach((def, c) => {
       const s = this.storage[c] as ColumnStorage;
-      out[def.name] = s.kind === 'float' && s.nulls?.[i] === 1 ? null : s.values[i];
+      out[def.name] = s.kind !== 'string' && s.nulls?.[i] === 1 ? null : s.values[i];
     });
     return out as RowOf<D>;
   }
@@ -97,14 +95,10 @@ export class ColumnarBatch<D extends DatasetName> {
     const next = this.capacity * 2;
     for (let c = 0; c < this.storage.length; c++) {
       const s = this.storage[c] as ColumnStorage;
-      if (s.kind === 'bigint') {
-        const values = new BigInt64Array(next);
-        values.set(s.values);
-        s.values = values;
-      } else if (s.kind === 'float') {
-        const values = new Float64Array(next);
-        values.set(s.values);
-        s.values = values;
+      if (s.kind === 'bigint' || s.kind === 'float') {
+        const values = s.kind === 'bigint' ? new BigInt64Array(next) : new Float64Array(next);
+        (values as BigInt64Array).set(s.values as BigInt64Array);
+        s.values = values as never;
         if (s.nulls !== undefined) {
           const nulls = new Uint8Array(next);
           nulls.set(s.nulls);
@@ -120,7 +114,7 @@ function newStorage(def: ColumnDefinition, capacity: number): ColumnStorage {
   switch (def.type) {
     case 'timestamp_ns':
     case 'int64':
-      return { kind: 'bigint', values: new BigInt64Array(capacity) };
+      return { kind: 'bigint', values: new BigInt64Array(capacity), nulls: undefined };
     case 'float64':
       return { kind: 'float', values: new Float64Array(capacity), nulls: undefined };
     case 'string':

@@ -11,7 +11,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { copyFile, type FileHandle, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import {
+  copyFile,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import {
   InvalidKeyError,
@@ -52,11 +63,12 @@ export class LocalDirectoryStore implements ObjectStore {
 
   async putFile(key: string, filePath: string, options?: PutOptions): Promise<void> {
     await this.commit(key, options, async (handle, tempPath) => {
-      // The kernel copies (or reflinks) the bytes; the handle keeps the temp file, and so its directory, in place.
+      // copyFile lets the kernel move the bytes into the temp file's inode, which the handle holds open: the
+      // handle's fsync covers them, and the open file keeps a concurrent delete from pruning the directory.
       try {
         await copyFile(filePath, tempPath);
       } catch (err) {
-        throw new ObjectStoreError(`${this.description}: cannot read ${filePath} to put ${JSON.stringify(key)}: ${messageOf(err)}`, { cause: err });
+        throw this.error(`cannot copy ${filePath} to put ${JSON.stringify(key)}: ${messageOf(err)}`, err);
       }
     });
   }
@@ -120,7 +132,8 @@ export class LocalDirectoryStore implements ObjectStore {
     const reserved = keyPart.split('/').find(isReservedName);
     if (reserved !== undefined) {
       throw new InvalidKeyError(
-        `invalid object key ${JSON.stringify(shown)}: segment ${JSON.stringify(reserved)} is reserved by the local store (temp or metadata file)`,
+        `invalid object key ${JSON.stringify(shown)}: segment ${JSON.stringify(reserved)} is reserved ` +
+          'by the local store for its temp and metadata files',
       );
     }
   }
@@ -154,21 +167,24 @@ export class LocalDirectoryStore implements ObjectStore {
       if (!renamed) await unlinkIfPresent(tempPath).catch(() => undefined);
       if (err instanceof ObjectStoreError) throw err;
       if (isErrno(err, 'EISDIR')) {
-        throw new ObjectStoreError(`${this.description}: cannot put ${JSON.stringify(key)}: a directory of other objects has that name`, { cause: err });
+        throw this.error(`cannot put ${JSON.stringify(key)}: a directory of other objects has that name`, err);
       }
       throw this.failure('put', key, err);
     }
   }
 
-  /** Creates `dir` (and parents) and an exclusive temp file in it; returns the directories to fsync after the rename. */
-  private async createTemp(key: string, dir: string): Promise<{ handle: FileHandle; tempPath: string; dirsToSync: string[] }> {
+  /** Creates `dir` (and parents) and an exclusive temp file in it, and names the directories to fsync after. */
+  private async createTemp(
+    key: string,
+    dir: string,
+  ): Promise<{ handle: FileHandle; tempPath: string; dirsToSync: string[] }> {
     for (let attempt = 1; ; attempt++) {
       let firstCreated: string | undefined;
       try {
         firstCreated = await mkdir(dir, { recursive: true });
       } catch (err) {
         if (isErrno(err, 'ENOTDIR') || isErrno(err, 'EEXIST')) {
-          throw new ObjectStoreError(`${this.description}: cannot put ${JSON.stringify(key)}: a prefix of the key is itself an object`, { cause: err });
+          throw this.error(`cannot put ${JSON.stringify(key)}: a prefix of the key is itself an object`, err);
         }
         throw this.failure('put', key, err);
       }
@@ -176,7 +192,8 @@ export class LocalDirectoryStore implements ObjectStore {
       try {
         const handle = await open(tempPath, 'wx', 0o644);
         // New directories are durable only once the entry in their parent is: sync from the first one's parent down.
-        const dirsToSync = firstCreated === undefined ? [dir] : [dirname(firstCreated), ...pathsBetween(firstCreated, dir)];
+        const dirsToSync =
+          firstCreated === undefined ? [dir] : [dirname(firstCreated), ...pathsBetween(firstCreated, dir)];
         return { handle, tempPath, dirsToSync };
       } catch (err) {
         // A concurrent delete pruned the empty directory between mkdir and open: make it again.
@@ -199,7 +216,7 @@ export class LocalDirectoryStore implements ObjectStore {
       if (!isSidecar(parsed)) throw new Error('not a {metadata} object of strings');
       return parsed;
     } catch (err) {
-      throw new ObjectStoreError(`${this.description}: metadata of ${JSON.stringify(key)} unreadable (${sidecarPath(file)}): ${messageOf(err)}`, { cause: err });
+      throw this.error(`metadata of ${JSON.stringify(key)} unreadable (${sidecarPath(file)}): ${messageOf(err)}`, err);
     }
   }
 
@@ -210,13 +227,14 @@ export class LocalDirectoryStore implements ObjectStore {
       entries = await readdir(join(this.root, ...dirKey.split('/')), { withFileTypes: true });
     } catch (err) {
       if (isNotAnObject(err)) return;
-      throw new ObjectStoreError(`${this.description}: cannot list ${JSON.stringify(dirKey)}: ${messageOf(err)}`, { cause: err });
+      throw this.error(`cannot list ${JSON.stringify(dirKey)}: ${messageOf(err)}`, err);
     }
     // Sorting a directory's entries with a '/' after each subdirectory's name puts every key below it exactly where
     // a sort of the full keys would: no file name contains '/', so no sibling can sort between its keys.
     const children = entries
       .filter((e) => e.name.startsWith(partial) && !isReservedName(e.name) && (e.isFile() || e.isDirectory()))
-      .map((e) => ({ name: e.name, isDir: e.isDirectory(), sortKey: Buffer.from(e.isDirectory() ? `${e.name}/` : e.name) }))
+      .map((e) => ({ name: e.name, isDir: e.isDirectory() }))
+      .map((e) => ({ ...e, sortKey: Buffer.from(e.isDir ? `${e.name}/` : e.name) }))
       .sort((a, b) => Buffer.compare(a.sortKey, b.sortKey));
     for (const child of children) {
       const key = dirKey + child.name;
@@ -246,7 +264,11 @@ export class LocalDirectoryStore implements ObjectStore {
   }
 
   private failure(op: string, key: string, err: unknown): ObjectStoreError {
-    return new ObjectStoreError(`${this.description}: ${op} ${JSON.stringify(key)} failed: ${messageOf(err)}`, { cause: err });
+    return this.error(`${op} ${JSON.stringify(key)} failed: ${messageOf(err)}`, err);
+  }
+
+  private error(what: string, cause: unknown): ObjectStoreError {
+    return new ObjectStoreError(`${this.description}: ${what}`, { cause });
   }
 }
 

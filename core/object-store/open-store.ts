@@ -57,7 +57,8 @@ export function parseStoreSpec(spec: string): StoreSpec {
   try {
     validatePrefix(prefix);
   } catch (err) {
-    throw bad(`prefix ${JSON.stringify(rawPrefix)} is not a valid key prefix (${err instanceof Error ? err.message : String(err)})`);
+    const why = err instanceof Error ? err.message : String(err);
+    throw bad(`prefix ${JSON.stringify(rawPrefix)} is not a valid key prefix (${why})`);
   }
   return { kind: 's3', bucket, prefix };
 }
@@ -81,7 +82,8 @@ export function s3ClientConfig(options: S3StoreOptions): S3ClientConfig {
     throw new StoreConfigError(`invalid S3 endpoint ${JSON.stringify(endpoint)}: expected an http:// or https:// URL`);
   }
   return {
-    region: options.region ?? nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION) ?? DEFAULT_REGION,
+    region:
+      options.region ?? nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION) ?? DEFAULT_REGION,
     ...(endpoint === undefined ? {} : { endpoint }),
     ...(options.forcePathStyle === undefined ? {} : { forcePathStyle: options.forcePathStyle }),
     ...(options.compatibilityMode === true

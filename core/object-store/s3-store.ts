@@ -59,11 +59,11 @@ export class S3ObjectStore implements ObjectStore {
     this.description = `s3://${this.bucket}${this.prefix === '' ? '' : `/${this.prefix}`}`;
     if (this.bucket === '') throw new ObjectStoreError('S3 object store: bucket is empty');
     if (this.prefix !== '' && !this.prefix.endsWith('/')) {
-      throw new ObjectStoreError(`${this.description}: prefix ${JSON.stringify(this.prefix)} must be empty or end with '/'`);
+      throw this.error(`prefix ${JSON.stringify(this.prefix)} must be empty or end with '/'`);
     }
     validatePrefix(this.prefix);
     if (!Number.isInteger(this.listPageSize) || this.listPageSize < 1 || this.listPageSize > S3_MAX_KEYS_PER_REQUEST) {
-      throw new ObjectStoreError(`${this.description}: listPageSize ${this.listPageSize} outside 1..${S3_MAX_KEYS_PER_REQUEST}`);
+      throw this.error(`listPageSize ${this.listPageSize} outside 1..${S3_MAX_KEYS_PER_REQUEST}`);
     }
   }
 
@@ -90,15 +90,15 @@ export class S3ObjectStore implements ObjectStore {
   async putFile(key: string, filePath: string, options?: PutOptions): Promise<void> {
     const objectKey = this.objectKey(key);
     if (options?.metadata !== undefined) validateMetadata(options.metadata);
-    let sizeBytes: number;
+    let small: Buffer | undefined;
     try {
-      sizeBytes = (await stat(filePath)).size;
-    } catch (err) {
-      throw new ObjectStoreError(`${this.description}: cannot read ${filePath} to put ${JSON.stringify(key)}: ${messageOf(err)}`, { cause: err });
-    }
-    if (sizeBytes < MULTIPART_THRESHOLD_BYTES) {
       // Small enough to hold: one request, with a Content-MD5 the server verifies.
-      await this.put(key, await readFile(filePath), options);
+      if ((await stat(filePath)).size < MULTIPART_THRESHOLD_BYTES) small = await readFile(filePath);
+    } catch (err) {
+      throw this.error(`cannot read ${filePath} to put ${JSON.stringify(key)}: ${messageOf(err)}`, err);
+    }
+    if (small !== undefined) {
+      await this.put(key, small, options);
       return;
     }
     try {
@@ -170,7 +170,7 @@ export class S3ObjectStore implements ObjectStore {
       }
       continuationToken = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       if (page.IsTruncated === true && continuationToken === undefined) {
-        throw new ObjectStoreError(`${this.description}: LIST ${JSON.stringify(prefix)}: truncated page without a continuation token`);
+        throw this.error(`LIST ${JSON.stringify(prefix)}: truncated page without a continuation token`);
       }
     } while (continuationToken !== undefined);
   }
@@ -214,8 +214,8 @@ export class S3ObjectStore implements ObjectStore {
       }
       const errors = out.Errors ?? [];
       if (errors.length > 0) {
-        const shown = errors.slice(0, 5).map((e) => `${e.Key ?? '?'} (${e.Code ?? '?'}: ${e.Message ?? ''})`).join(', ');
-        throw new ObjectStoreError(`${this.description}: DeleteObjects failed for ${errors.length} of ${batch.length} keys: ${shown}`);
+        const shown = errors.slice(0, 5).map((e) => `${e.Key ?? '?'} (${e.Code ?? '?'}: ${e.Message ?? ''})`);
+        throw this.error(`DeleteObjects failed for ${errors.length} of ${batch.length} keys: ${shown.join(', ')}`);
       }
     }
   }
@@ -228,6 +228,10 @@ export class S3ObjectStore implements ObjectStore {
     const { name, status } = sdkErrorOf(err);
     const detail = `${name}${status === undefined ? '' : ` (HTTP ${status})`}: ${messageOf(err)}`;
     return new ObjectStoreError(`${op} s3://${this.bucket}/${this.prefix}${key} failed: ${detail}`, { cause: err });
+  }
+
+  private error(what: string, cause?: unknown): ObjectStoreError {
+    return new ObjectStoreError(`${this.description}: ${what}`, cause === undefined ? undefined : { cause });
   }
 }
 

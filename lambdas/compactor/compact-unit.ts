@@ -76,7 +76,7 @@ export function compactionSelect(dataset: DatasetName, files: string): string {
       QUALIFY row_number() OVER (PARTITION BY symbol, trade_id ORDER BY ${all}) = 1
       ORDER BY ts, trade_id`;
   }
-  if (dataset === 'quotes') {
+  if (dataset === 'quotes' || dataset === 'trade_events') {
     return `SELECT DISTINCT ${all} FROM ${source} ORDER BY ${all}`;
   }
   // Bars: one per (symbol, start time); an updated bar carries more trades than the bar it replaces.
@@ -88,7 +88,7 @@ export function compactionSelect(dataset: DatasetName, files: string): string {
 /** How many rows the cold file must hold: the distinct identities of the inputs. */
 function distinctCountSelect(dataset: DatasetName, files: string): string {
   const identity = dataset === 'trades' ? ['symbol', 'trade_id']
-    : dataset === 'quotes' ? columnsOf(dataset).map((c) => c.name)
+    : dataset === 'quotes' || dataset === 'trade_events' ? columnsOf(dataset).map((c) => c.name)
     : ['symbol', 'ts'];
   return `SELECT count(*) AS rows_in, (SELECT count(*) FROM (SELECT DISTINCT ${identity.map(q).join(', ')} FROM read_parquet(${files}, hive_partitioning = false))) AS distinct_in,
     count(*) FILTER (WHERE symbol <> $2) AS foreign_rows
