@@ -234,7 +234,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       const nowMs = performance.now();
       const elapsedSeconds = Math.min((nowMs - lastTickMs) / 1000, MAX_CATCH_UP_SECONDS);
       lastTickMs = nowMs;
-      const messages = model.advance(arrivals.take(elapsedSeconds), clock());
+      const arrived = arrivals.take(elapsedSeconds);
+      // With nobody listening the market only keeps time, so an idle simulator costs next to nothing.
+      const messages = model.advance(clients.size > 0 || listeners.size > 0 ? arrived : 0, clock());
       counters.messagesGenerated += messages.length;
       if (messages.length > 0) {
         for (const listener of listeners) listener(messages);
