@@ -590,3 +590,20 @@ describe('simulator server with a slow client', () => {
     }
   });
 });
+
+describe('simulator server fault injection', () => {
+  it('drops every connection at once on disconnectAll, and accepts new ones after', async () => {
+    const sim = await startSimulator({});
+    try {
+      const client = await StreamClient.subscribed(sim.url, { trades: ['*'] });
+      sim.disconnectAll();
+      await client.until(() => client.closeCode !== undefined, 'the dropped connection to close');
+      expect(client.closeCode).toBe(1006);
+      const again = await StreamClient.subscribed(sim.url, { trades: ['*'] });
+      await again.until(() => trades(again.data()).length > 0, 'a trade after reconnecting');
+      await again.close();
+    } finally {
+      await sim.close();
+    }
+  });
+});
