@@ -158,6 +158,10 @@ export class EdgeAgent {
         this.writer.append(event.dataset, event.row);
         this.count(event.dataset);
         break;
+      case 'trade_event':
+        this.writer.append('trade_events', event.row);
+        this.count('trade_events');
+        break;
     }
   }
 

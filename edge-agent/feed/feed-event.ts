@@ -1,10 +1,12 @@
 /** What the feed hands to the rest of the agent: validated rows, tagged by dataset. */
-import type { BarRow, QuoteRow, TradeRow } from '../../core/datasets.ts';
+import type { BarRow, QuoteRow, TradeEventRow, TradeRow } from '../../core/datasets.ts';
 
 export type FeedEvent =
   | { readonly kind: 'trade'; readonly row: TradeRow }
   | { readonly kind: 'quote'; readonly row: QuoteRow }
-  | { readonly kind: 'bar'; readonly dataset: 'bars_1m' | 'bars_1d'; readonly row: BarRow };
+  | { readonly kind: 'bar'; readonly dataset: 'bars_1m' | 'bars_1d'; readonly row: BarRow }
+  /** A trade correction (T:"c") or cancel/error (T:"x"): stored so compaction can apply it. */
+  | { readonly kind: 'trade_event'; readonly row: TradeEventRow };
 
 /** Why a message was not accepted. A closed set, so rejects can be counted and exported by reason. */
 export const REJECT_REASONS = [
