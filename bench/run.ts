@@ -3,6 +3,7 @@
  * with --markdown, prints the Markdown that goes into the README.
  */
 import { join, resolve } from 'node:path';
+import { runIngestBench } from './ingest.bench.ts';
 import { runParquetBench } from './parquet.bench.ts';
 import { type BenchTable, renderMarkdown, renderText } from './table.ts';
 
@@ -11,6 +12,7 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const sharedData = process.env['TICKVAULT_SHARED_DATA'] ?? resolve(join(import.meta.dirname, '..', '..', 'shared', 'data'));
 
 const suites: Record<string, () => Promise<BenchTable[]>> = {
+  ingest: () => runIngestBench(),
   parquet: () => runParquetBench(sharedData),
 };
 

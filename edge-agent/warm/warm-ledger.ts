@@ -1,0 +1,165 @@
+/**
+ * The warm ledger: an append-only, fsynced journal of what happened to each warm file — sealed (with its manifest
+ * entry), uploaded (verified in the store), quarantined, deleted by retention. It is the agent's memory across
+ * restarts: the upload queue is "sealed and not uploaded", retention may delete only "uploaded", and recovery knows
+ * how far each partition's events are already in sealed files.
+ *
+ * One JSON object per line. A torn last line (a crash mid-append) is ignored on load and cut off, since its file
+ * state is recovered from the warm directory itself (see adoptOrphans in the agent).
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { DatasetName } from '../../core/datasets.ts';
+
+/** The manifest entry of a sealed warm file. */
+export interface SealedEntry {
+  readonly type: 'sealed';
+  /** Path relative to the warm directory (also the tail of the store key). */
+  readonly path: string;
+  readonly dataset: DatasetName;
+  readonly date: string;
+  readonly symbol: string;
+  readonly part: number;
+  readonly rows: number;
+  readonly bytes: number;
+  readonly minTsNs: string;
+  readonly maxTsNs: string;
+  /** Trade-id range, for trades only. */
+  readonly minTradeId?: string;
+  readonly maxTradeId?: string;
+  /** SHA-256 of the file bytes, base64. */
+  readonly sha256: string;
+  readonly schemaVersion: number;
+  /** Highest write-ahead-log sequence whose event is in this file; every earlier event of the partition is sealed too. */
+  readonly walSeq?: string;
+  readonly sealedAtMs: number;
+}
+
+export interface UploadedEntry {
+  readonly type: 'uploaded';
+  readonly path: string;
+  readonly key: string;
+  readonly uploadedAtMs: number;
+}
+
+export interface RemovedEntry {
+  readonly type: 'deleted' | 'quarantined';
+  readonly path: string;
+  readonly reason: string;
+  readonly atMs: number;
+}
+
+export type LedgerEntry = SealedEntry | UploadedEntry | RemovedEntry;
+
+export interface WarmFileState {
+  readonly sealed: SealedEntry;
+  uploaded: UploadedEntry | undefined;
+  removed: RemovedEntry | undefined;
+}
+
+export class LedgerError extends Error {
+  override readonly name = 'LedgerError';
+}
+
+export class WarmLedger {
+  private readonly files = new Map<string, WarmFileState>();
+  private fd: number;
+  /** Lines that could not be parsed on load (a torn tail), for the operator's log. */
+  readonly skippedLines: number;
+
+  private constructor(
+    readonly path: string,
+    entries: LedgerEntry[],
+    skipped: number,
+  ) {
+    for (const e of entries) this.apply(e);
+    this.skippedLines = skipped;
+    this.fd = openSync(path, 'a');
+  }
+
+  /** Opens (or creates) the ledger, rewriting it compactly when it has a torn tail or much dead history. */
+  static open(path: string): WarmLedger {
+    mkdirSync(dirname(path), { recursive: true });
+    const entries: LedgerEntry[] = [];
+    let skipped = 0;
+    let lineCount = 0;
+    if (existsSync(path)) {
+      const text = readFileSync(path, 'utf8');
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
+        lineCount++;
+        try {
+          entries.push(JSON.parse(line) as LedgerEntry);
+        } catch {
+          skipped++;
+        }
+      }
+    }
+    const ledger = new WarmLedger(path, entries, skipped);
+    if (skipped > 0 || lineCount > 2 * ledger.files.size + 1000) ledger.rewrite();
+    return ledger;
+  }
+
+  private apply(entry: LedgerEntry): void {
+    if (entry.type === 'sealed') {
+      this.files.set(entry.path, { sealed: entry, uploaded: undefined, removed: undefined });
+      return;
+    }
+    const state = this.files.get(entry.path);
+    if (state === undefined) return; // history of a file already forgotten by a rewrite
+    if (entry.type === 'uploaded') state.uploaded = entry;
+    else state.removed = entry;
+  }
+
+  /** Appends an entry durably (written and fsynced before it returns). */
+  record(entry: LedgerEntry): void {
+    if (entry.type !== 'sealed' && !this.files.has(entry.path)) {
+      throw new LedgerError(`ledger ${this.path}: ${entry.type} entry for unknown warm file ${entry.path}`);
+    }
+    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    fsyncSync(this.fd);
+    this.apply(entry);
+  }
+
+  get(path: string): WarmFileState | undefined {
+    return this.files.get(path);
+  }
+
+  /** Every file still on the host (not deleted or quarantined), oldest sealed first. */
+  live(): WarmFileState[] {
+    return [...this.files.values()].filter((f) => f.removed === undefined).sort((a, b) => a.sealed.sealedAtMs - b.sealed.sealedAtMs);
+  }
+
+  /** Sealed, not yet uploaded, still on the host: the upload backlog, oldest first. */
+  pendingUpload(): SealedEntry[] {
+    return this.live().filter((f) => f.uploaded === undefined).map((f) => f.sealed);
+  }
+
+  /** Rewrites the journal with only the current state of files still tracked, atomically. */
+  rewrite(): void {
+    const temp = join(dirname(this.path), `.${Date.now()}.ledger.tmp`);
+    const fd = openSync(temp, 'w');
+    try {
+      for (const state of this.files.values()) {
+        if (state.removed?.type === 'deleted') continue; // gone for good: nothing left to remember
+        writeSync(fd, `${JSON.stringify(state.sealed)}\n`);
+        if (state.uploaded !== undefined) writeSync(fd, `${JSON.stringify(state.uploaded)}\n`);
+        if (state.removed !== undefined) writeSync(fd, `${JSON.stringify(state.removed)}\n`);
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    closeSync(this.fd);
+    renameSync(temp, this.path);
+    const dirFd = openSync(dirname(this.path), 'r');
+    fsyncSync(dirFd);
+    closeSync(dirFd);
+    for (const [path, state] of this.files) if (state.removed?.type === 'deleted') this.files.delete(path);
+    this.fd = openSync(this.path, 'a');
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
