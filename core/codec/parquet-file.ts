@@ -4,6 +4,7 @@
  */
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import type { FileMetaData } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
 import { ByteWriter, parquetWrite } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
 import { type DatasetName, type RowOf, SCHEMA_VERSION, columnsOf, isDatasetName } from '../datasets.ts';
@@ -102,6 +103,8 @@ export async function decodeParquet<D extends DatasetName>(bytes: Uint8Array, da
   const rows = await parquetReadObjects({
     file: toArrayBuffer(bytes),
     metadata: info.metadata,
+    // Cold files are ZSTD (written by DuckDB); warm files are Snappy.
+    compressors,
     parsers: { timestampFromNanoseconds: (ns: bigint) => ns },
   });
   return rows as RowOf<D>[];

@@ -30,6 +30,10 @@ export interface CompactionResult {
   readonly rowsIn: number;
   readonly rowsOut: number;
   readonly duplicatesRemoved: number;
+  /** Trades removed by a cancel or error event (trades only). */
+  readonly cancelsApplied: number;
+  /** Trades replaced by a correction event (trades only). */
+  readonly correctionsApplied: number;
   readonly coldKey: string | undefined;
   readonly bytes: number;
   readonly sha256: string | undefined;
@@ -64,16 +68,38 @@ export async function warmKeysOf(store: ObjectStore, unit: CompactionUnit): Prom
 const q = (identifier: string): string => `"${identifier}"`;
 
 /**
- * The deduplicating, sorting SELECT for a dataset, over a prepared list parameter of file paths. Which copy of a
- * duplicate survives is fixed by a total order over every column, so reruns produce identical files.
+ * The deduplicating, sorting SELECT for a dataset over a list of files. Which copy of a duplicate survives is fixed
+ * by a total order over every column, so reruns produce identical files.
+ *
+ * Trades also take the month's trade events: a cancel or error removes the trade it names; a correction replaces
+ * that trade's id, price, size and conditions with the corrected ones and keeps its time (the latest correction of
+ * a trade wins; a correction of a correction is applied once, not chained).
  */
-export function compactionSelect(dataset: DatasetName, files: string): string {
+export function compactionSelect(dataset: DatasetName, files: string, eventFiles?: string): string {
   const columns = columnsOf(dataset).map((c) => c.name);
   const all = columns.map(q).join(', ');
   const source = `read_parquet(${files}, hive_partitioning = false)`;
   if (dataset === 'trades') {
-    return `SELECT ${all} FROM ${source}
-      QUALIFY row_number() OVER (PARTITION BY symbol, trade_id ORDER BY ${all}) = 1
+    const trades = `SELECT ${all} FROM ${source}
+      QUALIFY row_number() OVER (PARTITION BY symbol, trade_id ORDER BY ${all}) = 1`;
+    if (eventFiles === undefined) return `${trades} ORDER BY ts, trade_id`;
+    return `WITH trades AS (${trades}),
+      events AS (SELECT DISTINCT * FROM read_parquet(${eventFiles}, hive_partitioning = false)),
+      removed AS (SELECT DISTINCT symbol, trade_id FROM events WHERE action IN ('cancel', 'error')),
+      corrected AS (
+        SELECT symbol, trade_id, corrected_trade_id, corrected_price, corrected_size, corrected_conditions FROM events
+        WHERE action = 'correction'
+        QUALIFY row_number() OVER (PARTITION BY symbol, trade_id ORDER BY ts_ns DESC, corrected_trade_id DESC) = 1)
+      SELECT t.ts, t.ts_ns, t.symbol,
+        coalesce(c.corrected_trade_id, t.trade_id) AS trade_id,
+        coalesce(c.corrected_price, t.price) AS price,
+        coalesce(c.corrected_size, t.size) AS size,
+        t.exchange,
+        CASE WHEN c.trade_id IS NULL THEN t.conditions ELSE c.corrected_conditions END AS conditions,
+        t.tape
+      FROM trades t
+      LEFT JOIN corrected c ON c.symbol = t.symbol AND c.trade_id = t.trade_id
+      ANTI JOIN removed r ON r.symbol = t.symbol AND r.trade_id = t.trade_id
       ORDER BY ts, trade_id`;
   }
   if (dataset === 'quotes' || dataset === 'trade_events') {
@@ -95,6 +121,11 @@ function distinctCountSelect(dataset: DatasetName, files: string): string {
     FROM read_parquet(${files}, hive_partitioning = false)`;
 }
 
+function nextMonth(month: IsoMonth): IsoMonth {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+}
+
 function sqlString(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
@@ -105,7 +136,7 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
   const sourceKeys = await warmKeysOf(store, unit);
   const coldKey = `${COLD_PREFIX}${coldFilePath({ dataset: unit.dataset, period: coldPeriodOf(unit.dataset, unit.month), symbol: unit.symbol })}`;
   if (sourceKeys.length === 0) {
-    return { unit, status: 'no-input', sourceKeys, rowsIn: 0, rowsOut: 0, duplicatesRemoved: 0, coldKey: undefined, bytes: 0, sha256: undefined };
+    return { unit, status: 'no-input', sourceKeys, rowsIn: 0, rowsOut: 0, duplicatesRemoved: 0, cancelsApplied: 0, correctionsApplied: 0, coldKey: undefined, bytes: 0, sha256: undefined };
   }
   const workDir = options.workDir;
   await mkdir(join(workDir, 'spill'), { recursive: true });
@@ -119,6 +150,22 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
       await writeFile(path, bytes);
       localFiles.push(path);
     }
+    const eventFiles: string[] = [];
+    if (unit.dataset === 'trades') {
+      // A cancel can arrive after the month ends, so the next month's events are read too when they exist.
+      const eventKeys = [
+        ...(await warmKeysOf(store, { ...unit, dataset: 'trade_events' })),
+        ...(await warmKeysOf(store, { ...unit, dataset: 'trade_events', month: nextMonth(unit.month) })),
+      ];
+      for (const [i, key] of eventKeys.entries()) {
+        const bytes = await store.get(key);
+        const info = inspectParquet(bytes, `${store.description}/${key}`);
+        if (info.dataset !== 'trade_events') throw new CompactionError(`${key}: holds ${info.dataset}, not trade_events`);
+        const path = join(workDir, `events-${String(i).padStart(6, '0')}.parquet`);
+        await writeFile(path, bytes);
+        eventFiles.push(path);
+      }
+    }
     const outPath = join(workDir, 'out.parquet');
     const instance = await DuckDBInstance.create(':memory:', {
       memory_limit: options.memoryLimit ?? '1GB',
@@ -130,6 +177,8 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
     let rowsIn: number;
     let distinctIn: number;
     let rowsOut: number;
+    let cancelsApplied = 0;
+    let correctionsApplied = 0;
     try {
       const counts = await connection.prepare(distinctCountSelect(unit.dataset, '$1::VARCHAR[]'));
       counts.bindList(1, listValue(localFiles));
@@ -140,7 +189,18 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
       distinctIn = Number(c.distinct_in);
       // COPY takes no parameters; every path here is one this function made under its own work directory.
       const fileList = `[${localFiles.map(sqlString).join(', ')}]`;
-      await connection.run(`COPY (${compactionSelect(unit.dataset, fileList)}) TO ${sqlString(outPath)} (
+      const eventList = eventFiles.length === 0 ? undefined : `[${eventFiles.map(sqlString).join(', ')}]`;
+      if (eventList !== undefined) {
+        // How many of this month's distinct trades the events remove or replace: the verification's arithmetic.
+        const applied = (await connection.runAndReadAll(`WITH t AS (SELECT DISTINCT symbol, trade_id FROM read_parquet(${fileList}, hive_partitioning = false)),
+          e AS (SELECT DISTINCT symbol, trade_id, action FROM read_parquet(${eventList}, hive_partitioning = false))
+          SELECT count(DISTINCT t.trade_id) FILTER (WHERE e.action IN ('cancel', 'error')) AS cancels,
+                 count(DISTINCT t.trade_id) FILTER (WHERE e.action = 'correction' AND t.trade_id NOT IN (SELECT trade_id FROM e WHERE action IN ('cancel', 'error'))) AS corrections
+          FROM t JOIN e USING (symbol, trade_id)`)).getRowObjectsJS()[0] as { cancels: bigint; corrections: bigint };
+        cancelsApplied = Number(applied.cancels);
+        correctionsApplied = Number(applied.corrections);
+      }
+      await connection.run(`COPY (${compactionSelect(unit.dataset, fileList, eventList)}) TO ${sqlString(outPath)} (
         FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000,
         KV_METADATA {'tickvault.dataset': ${sqlString(unit.dataset)}, 'tickvault.schema_version': '${SCHEMA_VERSION}'})`);
       const out = (await connection.runAndReadAll(`SELECT count(*) AS n FROM read_parquet(${sqlString(outPath)})`)).getRowObjectsJS()[0] as { n: bigint };
@@ -149,8 +209,8 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
       connection.closeSync();
       instance.closeSync();
     }
-    if (rowsOut !== distinctIn) {
-      throw new CompactionError(`${unit.dataset} ${unit.symbol} ${unit.month}: wrote ${rowsOut} rows where ${distinctIn} distinct rows came in`);
+    if (rowsOut !== distinctIn - cancelsApplied) {
+      throw new CompactionError(`${unit.dataset} ${unit.symbol} ${unit.month}: wrote ${rowsOut} rows where ${distinctIn} distinct rows came in and ${cancelsApplied} were cancelled`);
     }
     const bytes = await readFile(outPath);
     const info = inspectParquet(bytes, outPath);
@@ -160,7 +220,10 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
       metadata: { rows: String(rowsOut), 'source-objects': String(sourceKeys.length), 'schema-version': String(SCHEMA_VERSION), sha256 },
       contentType: 'application/vnd.apache.parquet',
     });
-    return { unit, status: 'compacted', sourceKeys, rowsIn, rowsOut, duplicatesRemoved: rowsIn - rowsOut, coldKey, bytes: bytes.byteLength, sha256 };
+    return {
+      unit, status: 'compacted', sourceKeys, rowsIn, rowsOut, duplicatesRemoved: rowsIn - distinctIn,
+      cancelsApplied, correctionsApplied, coldKey, bytes: bytes.byteLength, sha256,
+    };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
