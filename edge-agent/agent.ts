@@ -162,6 +162,10 @@ export class EdgeAgent {
         this.writer.append('trade_events', event.row);
         this.count('trade_events');
         break;
+      case 'status':
+        // Trading statuses and LULD bands are counted, not stored.
+        this.count('statuses');
+        break;
     }
   }
 

@@ -1,11 +1,27 @@
 /**
- * Parsing and validation of Alpaca market data v2 stream frames. A frame is a JSON array of messages; each data
- * message is checked on its own, so one bad message never takes the valid ones of the same frame down with it.
+ * Parsing and validation of Alpaca market data v2 stream frames. A frame is an array of messages (JSON text, or
+ * msgpack bytes when the client asked for `Content-Type: application/msgpack`); each data message is checked on its
+ * own, so one bad message never takes the valid ones of the same frame down with it.
  * Hand-written rather than schema-library validation: this runs for every message on the hot path.
+ *
+ * Integers: msgpack is decoded with `useBigInt64`, so an int64/uint64 on the wire arrives as a bigint (exact) and a
+ * smaller one as a number; JSON gives numbers only. Every validator takes both, and a row always carries bigint ids
+ * and counts and number prices and sizes, whatever the encoding. JSON cannot carry an integer above 2^53 exactly, so
+ * such a trade id is rejected (bad_trade_id) rather than silently rounded; msgpack carries the full int64 range.
  */
+import { Decoder } from '@msgpack/msgpack';
+import type { EpochNs } from '../../core/column-types.ts';
 import { symbolProblem } from '../../core/symbols.ts';
-import { parseIsoInstantNs } from '../../core/time.ts';
-import type { FeedEvent, Reject, RejectReason } from './feed-event.ts';
+import { parseRfc3339Nanos } from '../simulator/rfc3339.ts';
+import type { FeedEvent, MarketStatus, Reject, RejectReason } from './feed-event.ts';
+
+/** The channels a client can subscribe to, in the order Alpaca lists them. */
+export const STREAM_CHANNELS = ['trades', 'quotes', 'bars', 'updatedBars', 'dailyBars', 'statuses', 'lulds'] as const;
+export type StreamChannel = (typeof STREAM_CHANNELS)[number];
+
+export function isStreamChannel(value: string): value is StreamChannel {
+  return (STREAM_CHANNELS as readonly string[]).includes(value);
+}
 
 /** Control messages the session logic acts on. */
 export type ControlMessage =
@@ -30,57 +46,154 @@ class Invalid {
 
 type Msg = Record<string, unknown>;
 
+const MAX_INT64 = 9_223_372_036_854_775_807n;
+
+/** A value shown inside a reject detail: short, and never a whole hostile payload. */
+function shown(v: unknown): string {
+  const text = typeof v === 'string' ? JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v) : String(v);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
 function str(m: Msg, key: string, required = true): string {
   const v = m[key];
   if (typeof v === 'string') return v;
-  if (v === undefined && !required) return '';
-  throw new Invalid(v === undefined ? 'missing_field' : 'wrong_type', `field ${key} ${v === undefined ? 'missing' : 'is not a string'}`);
+  if ((v === undefined || v === null) && !required) return '';
+  if (v === undefined) throw new Invalid('missing_field', `field ${key} missing`);
+  throw new Invalid('wrong_type', `field ${key} is not a string`);
 }
 
+/** A price or size: finite, positive (or zero when allowed). bigint comes from msgpack int64 fields. */
 function num(m: Msg, key: string, reason: RejectReason, allowZero = false): number {
-  const v = m[key];
-  if (v === undefined) throw new Invalid('missing_field', `field ${key} missing`);
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Invalid(reason, `field ${key} is not a finite number`);
+  const raw = m[key];
+  if (raw === undefined) throw new Invalid('missing_field', `field ${key} missing`);
+  let v: number;
+  if (typeof raw === 'number') v = raw;
+  else if (typeof raw === 'bigint') v = Number(raw);
+  else throw new Invalid('wrong_type', `field ${key} is not a number`);
+  if (!Number.isFinite(v)) throw new Invalid(reason, `field ${key} is ${v}`);
   if (v < 0 || (v === 0 && !allowZero)) throw new Invalid(reason, `field ${key} is ${v}`);
   return v;
 }
 
+/** A non-negative int64: trade ids and counts. */
+function int(m: Msg, key: string, reason: RejectReason): bigint {
+  const v = m[key];
+  if (v === undefined) throw new Invalid('missing_field', `field ${key} missing`);
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+    throw new Invalid(reason, `field ${key} ${shown(v)} is not a non-negative integer below 2^53 (JSON cannot carry more exactly)`);
+  }
+  if (typeof v === 'bigint') {
+    if (v >= 0n && v <= MAX_INT64) return v;
+    throw new Invalid(reason, `field ${key} ${shown(v)} is outside 0..2^63-1`);
+  }
+  throw new Invalid('wrong_type', `field ${key} is not an integer`);
+}
+
+// Symbols repeat endlessly; remembering the valid ones saves the rule check on nearly every message.
+const validSymbols = new Set<string>();
+const MAX_REMEMBERED_SYMBOLS = 50_000;
+
 function symbolOf(m: Msg): string {
   const s = str(m, 'S');
+  if (validSymbols.has(s)) return s;
   const problem = symbolProblem(s);
-  if (problem !== undefined) throw new Invalid('bad_symbol', `symbol ${JSON.stringify(s.slice(0, 40))}: ${problem}`);
+  if (problem !== undefined) throw new Invalid('bad_symbol', `symbol ${shown(s)}: ${problem}`);
+  if (validSymbols.size >= MAX_REMEMBERED_SYMBOLS) validSymbols.clear();
+  validSymbols.add(s);
   return s;
+}
+
+// ---- event time ---------------------------------------------------------------------------------------------
+
+const POW10 = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000] as const;
+const NS_PER_SECOND = 1e9;
+/** Midnight UTC in ns per 'YYYY-MM-DDT' prefix; a stream sees a handful of dates, so this stays tiny. */
+const dayCache = new Map<string, bigint>();
+let lastDayPrefix = '\u0000';
+let lastDayNs = 0n;
+
+function digitAt(text: string, i: number): number {
+  const d = text.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : -1;
+}
+
+function dayNsOf(text: string): bigint | undefined {
+  const prefix = text.slice(0, 11);
+  let dayNs = dayCache.get(prefix);
+  if (dayNs === undefined) {
+    if (!/^\d{4}-\d{2}-\d{2}T$/.test(prefix)) return undefined;
+    // The careful parser validates the calendar date (and throws for 2024-02-30) once per date.
+    dayNs = parseRfc3339Nanos(`${prefix}00:00:00Z`);
+    if (dayCache.size >= 1024) dayCache.clear();
+    dayCache.set(prefix, dayNs);
+  }
+  lastDayPrefix = prefix;
+  lastDayNs = dayNs;
+  return dayNs;
+}
+
+/**
+ * Parses an event time into exact nanoseconds. Equal to parseRfc3339Nanos (simulator/rfc3339.ts) for every input
+ * (same result or same rejection), but the usual stream shape `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` takes a fast path:
+ * fixed-position digits, the date's midnight from a cache, one BigInt at the end. Anything else (offsets, lower-case
+ * separators, bad input) goes through the careful parser.
+ */
+export function parseEventTimeNs(text: string): EpochNs {
+  const n = text.length;
+  if (n >= 20 && n <= 30 && text.charCodeAt(n - 1) === 90 /* Z */ && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58) {
+    const dayNs = text.startsWith(lastDayPrefix) ? lastDayNs : dayNsOf(text);
+    if (dayNs !== undefined) {
+      const h1 = digitAt(text, 11), h2 = digitAt(text, 12);
+      const m1 = digitAt(text, 14), m2 = digitAt(text, 15);
+      const s1 = digitAt(text, 17), s2 = digitAt(text, 18);
+      const hh = h1 * 10 + h2, mm = m1 * 10 + m2, ss = s1 * 10 + s2;
+      let ok = (h1 | h2 | m1 | m2 | s1 | s2) >= 0 && hh <= 23 && mm <= 59 && ss <= 59;
+      let fraction = 0;
+      if (ok && n > 20) {
+        const digits = n - 21;
+        ok = text.charCodeAt(19) === 46 /* . */ && digits >= 1 && digits <= 9;
+        for (let i = 20; ok && i < n - 1; i++) {
+          const d = digitAt(text, i);
+          if (d < 0) ok = false;
+          fraction = fraction * 10 + d;
+        }
+        fraction *= POW10[9 - digits] ?? 0;
+      }
+      // Below 2^53 (86_400e9 + 1e9), so the sum is exact in a double.
+      if (ok) return dayNs + BigInt((hh * 3600 + mm * 60 + ss) * NS_PER_SECOND + fraction);
+    }
+  }
+  return parseRfc3339Nanos(text);
 }
 
 function timeOf(m: Msg, key = 't'): bigint {
   const t = str(m, key);
   try {
-    return parseIsoInstantNs(t);
+    return parseEventTimeNs(t);
   } catch {
-    throw new Invalid('bad_timestamp', `field ${key} ${JSON.stringify(t.slice(0, 40))} is not an RFC 3339 time`);
+    throw new Invalid('bad_timestamp', `field ${key} ${shown(t)} is not an RFC 3339 time`);
   }
 }
 
-function conditionsOf(m: Msg): string {
-  const c = m['c'];
+function conditionsOf(m: Msg, key = 'c'): string {
+  const c = m[key];
   if (c === undefined || c === null) return '';
-  if (!Array.isArray(c) || !c.every((x) => typeof x === 'string')) throw new Invalid('wrong_type', 'field c is not an array of strings');
+  if (!Array.isArray(c)) throw new Invalid('wrong_type', `field ${key} is not an array of strings`);
+  for (const x of c) if (typeof x !== 'string') throw new Invalid('wrong_type', `field ${key} is not an array of strings`);
   return c.join(',');
 }
+
+// ---- data messages -------------------------------------------------------------------------------------------
 
 function parseTrade(m: Msg): FeedEvent {
   const symbol = symbolOf(m);
   const ts = timeOf(m);
-  const id = m['i'];
-  if (id === undefined) throw new Invalid('missing_field', 'field i missing');
-  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
-    throw new Invalid('bad_trade_id', `trade id ${String(id).slice(0, 30)} is not a non-negative integer below 2^53`);
-  }
   return {
     kind: 'trade',
     row: {
       ts, ts_ns: ts, symbol,
-      trade_id: BigInt(id),
+      trade_id: int(m, 'i', 'bad_trade_id'),
       price: num(m, 'p', 'bad_price'),
       size: num(m, 's', 'bad_size'),
       exchange: str(m, 'x', false),
@@ -113,8 +226,7 @@ function parseQuote(m: Msg): FeedEvent {
 function parseBar(m: Msg, dataset: 'bars_1m' | 'bars_1d'): FeedEvent {
   const symbol = symbolOf(m);
   const ts = timeOf(m);
-  const n = m['n'];
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Invalid('wrong_type', 'field n is not a count');
+  const tradeCount = int(m, 'n', 'bad_size');
   const open = num(m, 'o', 'bad_price');
   const high = num(m, 'h', 'bad_price');
   const low = num(m, 'l', 'bad_price');
@@ -128,10 +240,93 @@ function parseBar(m: Msg, dataset: 'bars_1m' | 'bars_1d'): FeedEvent {
     row: {
       ts, ts_ns: ts, symbol, open, high, low, close,
       volume: num(m, 'v', 'bad_size', true),
-      trade_count: BigInt(n),
+      trade_count: tradeCount,
       vwap: num(m, 'vw', 'bad_price', true),
     },
   };
+}
+
+/** T:"c": the original trade `oi` (op, os, oc) is replaced by `ci` (cp, cs, cc). */
+function parseCorrection(m: Msg): FeedEvent {
+  const symbol = symbolOf(m);
+  const ts = timeOf(m);
+  return {
+    kind: 'trade_event',
+    row: {
+      ts, ts_ns: ts, symbol,
+      action: 'correction',
+      trade_id: int(m, 'oi', 'bad_trade_id'),
+      price: num(m, 'op', 'bad_price'),
+      size: num(m, 'os', 'bad_size'),
+      exchange: str(m, 'x', false),
+      conditions: conditionsOf(m, 'oc'),
+      corrected_trade_id: int(m, 'ci', 'bad_trade_id'),
+      corrected_price: num(m, 'cp', 'bad_price'),
+      corrected_size: num(m, 'cs', 'bad_size'),
+      corrected_conditions: conditionsOf(m, 'cc'),
+      tape: str(m, 'z', false),
+    },
+  };
+}
+
+/** T:"x": trade `i` is cancelled (a:"C") or declared an error (a:"E"). */
+function parseCancel(m: Msg): FeedEvent {
+  const symbol = symbolOf(m);
+  const ts = timeOf(m);
+  const a = str(m, 'a');
+  if (a !== 'C' && a !== 'E') throw new Invalid('bad_action', `cancel/error action ${shown(a)} is neither C nor E`);
+  return {
+    kind: 'trade_event',
+    row: {
+      ts, ts_ns: ts, symbol,
+      action: a === 'C' ? 'cancel' : 'error',
+      trade_id: int(m, 'i', 'bad_trade_id'),
+      price: num(m, 'p', 'bad_price'),
+      size: num(m, 's', 'bad_size'),
+      exchange: str(m, 'x', false),
+      conditions: '',
+      corrected_trade_id: null,
+      corrected_price: null,
+      corrected_size: null,
+      corrected_conditions: '',
+      tape: str(m, 'z', false),
+    },
+  };
+}
+
+function parseStatus(m: Msg): FeedEvent {
+  const status: MarketStatus = {
+    type: 'trading_status',
+    symbol: symbolOf(m),
+    tsNs: timeOf(m),
+    statusCode: str(m, 'sc'),
+    statusMessage: str(m, 'sm', false),
+    reasonCode: str(m, 'rc', false),
+    reasonMessage: str(m, 'rm', false),
+    tape: str(m, 'z', false),
+  };
+  return { kind: 'status', status };
+}
+
+function parseLuld(m: Msg): FeedEvent {
+  const status: MarketStatus = {
+    type: 'luld',
+    symbol: symbolOf(m),
+    tsNs: timeOf(m),
+    limitUpPrice: num(m, 'u', 'bad_price'),
+    limitDownPrice: num(m, 'd', 'bad_price'),
+    indicator: str(m, 'i', false),
+    tape: str(m, 'z', false),
+  };
+  return { kind: 'status', status };
+}
+
+// ---- messages and frames -------------------------------------------------------------------------------------
+
+function controlCode(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  return Number.NaN;
 }
 
 /** Parses one decoded message. Data messages become events; control messages are returned for the session. */
@@ -145,13 +340,17 @@ export function parseMessage(m: unknown): FeedEvent | ControlMessage | Reject {
       case 'b': return parseBar(msg, 'bars_1m');
       case 'u': return parseBar(msg, 'bars_1m');
       case 'd': return parseBar(msg, 'bars_1d');
+      case 'c': return parseCorrection(msg);
+      case 'x': return parseCancel(msg);
+      case 's': return parseStatus(msg);
+      case 'l': return parseLuld(msg);
       case 'success': return { T: 'success', msg: String(msg['msg'] ?? '') };
-      case 'error': return { T: 'error', code: Number(msg['code']), msg: String(msg['msg'] ?? '') };
+      case 'error': return { T: 'error', code: controlCode(msg['code']), msg: String(msg['msg'] ?? '') };
       case 'subscription': return { T: 'subscription', channels: msg };
-      default: return { reason: 'unknown_type', detail: `message type ${JSON.stringify(String(msg['T']).slice(0, 20))}` };
+      default: return { reason: 'unknown_type', detail: `message type ${shown(msg['T'])}` };
     }
   } catch (e) {
-    if (e instanceof Invalid) return { reason: e.reason, detail: e.detail };
+    if (e instanceof Invalid) return { reason: e.reason, detail: `${shown(msg['T'])} ${e.detail}` };
     throw e;
   }
 }
@@ -173,13 +372,37 @@ export function parseDecodedFrame(decoded: unknown): ParsedFrame {
   return { events, controls, rejects, messageCount: decoded.length };
 }
 
+/** A frame that could not be decoded at all: counted as one rejected message. */
+export function rejectedFrame(reason: RejectReason, detail: string): ParsedFrame {
+  return { events: [], controls: [], rejects: [{ reason, detail }], messageCount: 1 };
+}
+
 /** Parses a JSON text frame. An unparsable frame counts as one rejected message. */
 export function parseJsonFrame(text: string): ParsedFrame {
   let decoded: unknown;
   try {
     decoded = JSON.parse(text);
   } catch {
-    return { events: [], controls: [], rejects: [{ reason: 'malformed_frame', detail: `unparsable JSON (${text.length} bytes)` }], messageCount: 1 };
+    return rejectedFrame('malformed_frame', `unparsable JSON (${text.length} characters)`);
+  }
+  return parseDecodedFrame(decoded);
+}
+
+/** The msgpack decoder: int64/uint64 become bigint (exact), map keys must be strings or numbers. Reused: stateless between calls. */
+const msgpackDecoder = new Decoder({ useBigInt64: true });
+
+/** Decodes a msgpack frame without validating it (for the benchmark's baseline and for tests). */
+export function decodeMsgpack(bytes: Uint8Array): unknown {
+  return msgpackDecoder.decode(bytes);
+}
+
+/** Parses a msgpack binary frame. An undecodable frame counts as one rejected message. */
+export function parseMsgpackFrame(bytes: Uint8Array): ParsedFrame {
+  let decoded: unknown;
+  try {
+    decoded = msgpackDecoder.decode(bytes);
+  } catch {
+    return rejectedFrame('malformed_frame', `undecodable msgpack (${bytes.length} bytes)`);
   }
   return parseDecodedFrame(decoded);
 }
