@@ -1,4 +1,7 @@
 /**
+ * SUPERSEDED by HotTier (hot-tier.ts) and TradeWindow (trade-window.ts); kept only so edge-agent/agent.ts keeps
+ * working until it switches to HotTier. Delete this file in that change.
+ *
  * Recent trades of one symbol in a fixed-capacity ring of typed arrays (no object per trade). Reads copy the
  * newest N out and never move the ring's positions.
  */
