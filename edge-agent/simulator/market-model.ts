@@ -19,7 +19,7 @@ import type {
 import { BarBuilder } from './bar-builder.ts';
 import { type Instrument, instrumentFor } from './instruments.ts';
 import { Prng } from './prng.ts';
-import { formatRfc3339Nanos } from './rfc3339.ts';
+import { Rfc3339Stamper, formatRfc3339Nanos } from './rfc3339.ts';
 
 export class MarketModelError extends Error {
   override readonly name = 'MarketModelError';
@@ -43,6 +43,8 @@ const NS_PER_MINUTE = 60_000_000_000n;
 const NS_PER_DAY = 86_400_000_000_000n;
 /** How many of a symbol's latest trades stay eligible for a correction or cancel. */
 const RECENT_TRADES = 64;
+/** Spreads in ticks, repeated by how often they occur. */
+const SPREADS = [1, 1, 1, 2, 2, 3];
 /** Share of events that move the price; the rest requote or trade at the same level. */
 const MOVE_SHARE = 0.15;
 
@@ -61,7 +63,9 @@ interface SymbolState {
   nextTradeId: number;
   readonly minuteBar: BarBuilder;
   readonly dayBar: BarBuilder;
+  /** The latest RECENT_TRADES trades not yet corrected or cancelled: recent[recentHead..]. */
   readonly recent: SentTrade[];
+  recentHead: number;
 }
 
 function floorTo(ns: EpochNs, unit: bigint): EpochNs {
@@ -107,6 +111,7 @@ export class MarketModel {
         minuteBar: new BarBuilder(symbol, instrument.priceScale, instrument.sizeScale),
         dayBar: new BarBuilder(symbol, instrument.priceScale, instrument.sizeScale),
         recent: [],
+        recentHead: 0,
       };
     });
     let total = 0;
@@ -135,10 +140,15 @@ export class MarketModel {
     const fromNs = this.cursor;
     const end = untilNs > fromNs ? untilNs : fromNs;
     const stamps = this.arrivalOffsets(eventCount, Number(end - fromNs));
+    // Offsets stay plain numbers (a window is far below 2^53 ns); bigint only where a minute closes.
+    const stamper = new Rfc3339Stamper(fromNs);
+    let minuteEndOffset = Number(this.minuteStartNs + NS_PER_MINUTE - fromNs);
     for (const offset of stamps) {
-      const tsNs = fromNs + BigInt(offset);
-      if (tsNs >= this.minuteStartNs + NS_PER_MINUTE) this.closeMinute(tsNs, out);
-      out.push(this.nextEvent(tsNs));
+      if (offset >= minuteEndOffset) {
+        this.closeMinute(fromNs + BigInt(offset), out);
+        minuteEndOffset = Number(this.minuteStartNs + NS_PER_MINUTE - fromNs);
+      }
+      out.push(this.nextEvent(stamper.format(offset)));
     }
     if (end >= this.minuteStartNs + NS_PER_MINUTE) this.closeMinute(end, out);
     this.cursor = end;
@@ -191,14 +201,14 @@ export class MarketModel {
     return state;
   }
 
-  private nextEvent(tsNs: EpochNs): AlpacaDataMessage {
+  /** One trade or quote (or correction or cancel) stamped `t`. */
+  private nextEvent(t: string): AlpacaDataMessage {
     const state = this.pickSymbol();
     const prng = this.prng;
     if (prng.chance(MOVE_SHARE)) {
       state.bidTicks = Math.max(1, state.bidTicks + Math.round(prng.gauss() * state.instrument.stepSigmaTicks));
     }
-    if (prng.chance(0.3)) state.spreadTicks = prng.pick([1, 1, 1, 2, 2, 3]);
-    const t = formatRfc3339Nanos(tsNs);
+    if (prng.chance(0.3)) state.spreadTicks = prng.pick(SPREADS);
     if (!prng.chance(this.tradeShare)) return this.quote(state, t);
     const draw = prng.next();
     if (draw < this.correctionRate) {
@@ -258,7 +268,12 @@ export class MarketModel {
     const sent: SentTrade = { id: state.nextTradeId, venue: prng.pick(instrument.tradeVenues), priceTicks, sizeUnits, conditions };
     state.nextTradeId += prng.between(1, 3);
     state.recent.push(sent);
-    if (state.recent.length > RECENT_TRADES) state.recent.shift();
+    // Dropping the oldest by moving a head index (compacting now and then) instead of shift() on every trade.
+    if (state.recent.length - state.recentHead > RECENT_TRADES) state.recentHead++;
+    if (state.recentHead >= RECENT_TRADES) {
+      state.recent.splice(0, state.recentHead);
+      state.recentHead = 0;
+    }
     state.minuteBar.add(priceTicks, sizeUnits);
     state.dayBar.add(priceTicks, sizeUnits);
     return {
@@ -276,8 +291,9 @@ export class MarketModel {
 
   /** Removes and returns a random recent trade, so each trade is corrected or cancelled at most once. */
   private takeRecent(state: SymbolState): SentTrade | undefined {
-    if (state.recent.length === 0) return undefined;
-    return state.recent.splice(this.prng.int(state.recent.length), 1)[0];
+    const count = state.recent.length - state.recentHead;
+    if (count === 0) return undefined;
+    return state.recent.splice(state.recentHead + this.prng.int(count), 1)[0];
   }
 
   private correction(state: SymbolState, original: SentTrade, t: string): AlpacaTradeCorrection {

@@ -89,6 +89,30 @@ export function formatRfc3339Nanos(ns: EpochNs): string {
 }
 
 /**
+ * Formats many instants near one base instant, given as integer nanosecond offsets from it, without bigint arithmetic
+ * per instant: the second's text and where it starts are kept, and only the nine fractional digits change. Gives
+ * exactly formatRfc3339Nanos(baseNs + BigInt(offsetNs)) for any safe-integer offset.
+ */
+export class Rfc3339Stamper {
+  private secondStart = 1;
+  private secondEnd = 0;
+  private prefix = '';
+
+  constructor(private readonly baseNs: EpochNs) {}
+
+  format(offsetNs: number): string {
+    if (offsetNs < this.secondStart || offsetNs >= this.secondEnd) {
+      const seconds = floorDiv(this.baseNs + BigInt(offsetNs), NS_PER_SECOND);
+      this.prefix = formatRfc3339Nanos(seconds * NS_PER_SECOND).slice(0, -11);
+      this.secondStart = Number(seconds * NS_PER_SECOND - this.baseNs);
+      this.secondEnd = this.secondStart + 1e9;
+    }
+    const fraction = offsetNs - this.secondStart;
+    return `${this.prefix}.${fraction < 1e8 ? String(fraction).padStart(9, '0') : fraction}Z`;
+  }
+}
+
+/**
  * Parses an RFC 3339 timestamp ("2024-07-01T14:30:00Z", "...00.5+02:00", up to nine fractional digits) into exact
  * nanoseconds since the epoch. Rejects anything else, leap seconds included, with an Rfc3339Error quoting the text.
  */

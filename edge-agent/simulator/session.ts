@@ -108,6 +108,12 @@ export class StreamSession {
     };
   }
 
+  /** Whether this client is subscribed to anything at all. */
+  subscribedToAny(): boolean {
+    for (const symbols of this.subscriptions.values()) if (symbols.size > 0) return true;
+    return false;
+  }
+
   /** Whether this client subscribed to `message` (its channel, for its symbol or '*'). */
   wants(message: AlpacaDataMessage): boolean {
     const symbols = this.subscriptions.get(CHANNEL_OF_TYPE[message.T]);
