@@ -50,7 +50,7 @@ export async function runIngestBench(): Promise<BenchTable[]> {
       cli: { dataDir, feed: 'alpaca', alpacaUrl: `ws://127.0.0.1:${sender.port}/v2/iex`, alpacaKeyId: 'bench', alpacaSecretKey: 'bench', symbols: INGEST_SYMBOLS, flushIntervalSeconds: 3600 },
       env: {},
     });
-    const agent = new EdgeAgent(config, new LocalDirectoryStore(join(dataDir, 'store')), silentLog);
+    const agent = new EdgeAgent(config, { store: new LocalDirectoryStore(join(dataDir, 'store')), log: silentLog });
     const startedNs = process.hrtime.bigint();
     await agent.start();
     while (agent.report().received < MESSAGES) await new Promise((r) => setTimeout(r, 5));

@@ -26,12 +26,19 @@ Commands:
   agent     Run the edge agent: feed in, hot tier, warm Parquet, copy to the store
               --data-dir DIR         warm files and agent state (default ./data)
               --store DIR|s3://B/P   object store (default DATA_DIR/store)
-              --feed sim|alpaca      market data source (default sim: the built-in simulator)
+              --feed sim|alpaca|replay  market data source (default sim: the built-in simulator)
               --symbols A,B          symbols to subscribe (default AAPL,MSFT,SPY,NVDA,BTC/USD)
               --duration SECONDS     stop by itself after this long (drain, flush, exit 0)
               --flush-interval SECONDS  seal warm buffers this old (default 300)
               --rate N               simulator messages per second (default 2000)
+              --replay FILE...       replay recorded files (CSV as in shared/data, or JSONL of Alpaca frames)
+              --speed N|max          replay speed: 1 = real time, N = N times faster, max (default)
+              --http PORT            local read API on 127.0.0.1 (0 picks a free port)
+              --agent-id ID          part of every store key (default: from the host name)
               --config FILE          JSON config file (keys as in the README); flags override it
+  validate  Check warm files (footer, schema version, pages, rows and checksum against the manifest);
+            bad files move to DATA_DIR/quarantine and are never uploaded or compacted
+              tickvault validate PATH... [--data-dir DIR] [--no-quarantine]
   sim       Run the Alpaca-protocol simulator on 127.0.0.1 until Ctrl-C
               --port N (default 0: a free port)  --symbols A,B  --rate N  --seed N
   compact   Compact a month of warm objects into one cold file per symbol (the Lambda's code)
@@ -71,7 +78,7 @@ function storeOf(values: { 'data-dir'?: string | undefined; store?: string | und
 }
 
 async function runAgent(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
+  const { values, positionals } = parse(argv, {
     ...STORE_OPTIONS,
     config: { type: 'string' },
     feed: { type: 'string' },
@@ -79,12 +86,35 @@ async function runAgent(argv: string[]): Promise<number> {
     duration: { type: 'string' },
     'flush-interval': { type: 'string' },
     rate: { type: 'string' },
-  });
+    replay: { type: 'string', multiple: true },
+    speed: { type: 'string' },
+    http: { type: 'string' },
+    'agent-id': { type: 'string' },
+  }, true);
   if (values.help === true) return printHelp();
   const cli: AgentConfigInput = {};
   if (values['data-dir'] !== undefined) cli.dataDir = values['data-dir'];
   if (values.store !== undefined) cli.store = values.store;
-  if (values.feed !== undefined) cli.feed = values.feed as 'sim';
+  if (values.feed !== undefined) {
+    if (values.feed !== 'sim' && values.feed !== 'alpaca' && values.feed !== 'replay') throw new UsageError(`--feed ${JSON.stringify(values.feed)}: expected sim, alpaca or replay`);
+    cli.feed = values.feed;
+  }
+  // `--replay A B C` and `--replay A --replay B` both name files; --replay alone implies --feed replay.
+  const replayFiles = [...(values.replay ?? []), ...positionals];
+  if (replayFiles.length > 0) {
+    if (values.replay === undefined) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    cli.replayFiles = replayFiles.map((f) => resolve(f));
+    cli.feed ??= 'replay';
+  }
+  if (values.speed !== undefined) {
+    if (values.speed === 'max') cli.replaySpeed = 'max';
+    else cli.replaySpeed = positiveNumber('speed', values.speed) ?? 1;
+  }
+  if (values.http !== undefined) {
+    if (!/^\d{1,5}$/.test(values.http) || Number(values.http) > 65535) throw new UsageError(`--http ${JSON.stringify(values.http)}: expected a port 0-65535 (0 picks a free one)`);
+    cli.httpPort = Number(values.http);
+  }
+  if (values['agent-id'] !== undefined) cli.agentId = values['agent-id'];
   if (values.symbols !== undefined) cli.symbols = parseSymbolList(values.symbols);
   const duration = positiveNumber('duration', values.duration);
   if (duration !== undefined) cli.durationSeconds = duration;
@@ -100,7 +130,7 @@ async function runAgent(argv: string[]): Promise<number> {
   const log = createLogger('tickvault-agent');
   const store = await openStore(config.store);
   log('info', 'agent starting', { config: redactedConfig(config), store: store.description });
-  const agent = new EdgeAgent(config, store, log);
+  const agent = new EdgeAgent(config, { store, log });
 
   let stopping: Promise<number> | undefined;
   const stop = (why: string): Promise<number> => {
@@ -129,6 +159,11 @@ async function runAgent(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   await agent.start();
+  if (agent.readApiUrl !== undefined) process.stderr.write(`tickvault: read API on ${agent.readApiUrl}\n`);
+  if (config.feed === 'replay') {
+    // A replay ends by itself when every file is read: drain and exit (unless --duration comes first).
+    void agent.replayDone.then(() => stop('replay finished').then((code) => process.exit(code)));
+  }
   if (config.durationSeconds !== undefined) {
     await new Promise((r) => setTimeout(r, (config.durationSeconds ?? 0) * 1000));
     return stop(`duration of ${config.durationSeconds} s reached`);
@@ -209,6 +244,26 @@ async function runQuery(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function runValidate(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { 'data-dir': { type: 'string' }, 'no-quarantine': { type: 'boolean' } }, true);
+  if (values.help === true) return printHelp();
+  if (positionals.length === 0) throw new UsageError('validate needs at least one PATH (a warm file or directory)');
+  const { validateWarmFiles } = await import('../edge-agent/warm/validate.ts');
+  const findings = await validateWarmFiles({
+    dataDir: resolve(values['data-dir'] ?? './data'),
+    paths: positionals,
+    quarantine: values['no-quarantine'] !== true,
+  });
+  let bad = 0;
+  for (const f of findings) {
+    if (f.ok) continue;
+    bad++;
+    process.stdout.write(`BAD ${f.file}: ${f.problems.join('; ')}${f.quarantinedTo === undefined ? '' : ` (moved to ${f.quarantinedTo})`}\n`);
+  }
+  process.stdout.write(`${findings.length} file(s) checked, ${findings.length - bad} good, ${bad} bad\n`);
+  return bad === 0 ? 0 : 1;
+}
+
 function printHelp(): number {
   process.stdout.write(HELP);
   return 0;
@@ -219,6 +274,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   sim: runSim,
   compact: runCompact,
   query: runQuery,
+  validate: runValidate,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -20,7 +20,37 @@ export const AgentConfigSchema = z.strictObject({
   /** Object store: a directory, or s3://bucket/prefix. @default '<dataDir>/store' */
   store: z.string().min(1).optional(),
   /** Market data source. @default 'sim' (the built-in simulator; no account needed) */
-  feed: z.enum(['sim', 'alpaca']).default('sim'),
+  feed: z.enum(['sim', 'alpaca', 'replay']).default('sim'),
+  /** Files to replay with feed 'replay': CSV as in ../shared/data, or JSONL of Alpaca frames. */
+  replayFiles: z.array(z.string().min(1)).default([]),
+  /** Replay speed: 1 = real time by the events' own timestamps, N = N times faster, 'max' = as fast as possible. @default 'max' */
+  replaySpeed: z.union([z.number().positive().max(1_000_000), z.literal('max')]).default('max'),
+  /** Part of every store key; recorded in the data dir on first start. @default derived from the host name */
+  agentId: z.string().optional(),
+  /** Local read API port; 0 picks a free port (logged). Off when unset. */
+  httpPort: z.number().int().min(0).max(65_535).optional(),
+  /** Address the read API listens on. @default '127.0.0.1' (loopback only) */
+  httpHost: z.string().min(1).default('127.0.0.1'),
+  /** Write-ahead-log group commit interval. @default 10 */
+  walFsyncIntervalMs: z.number().int().positive().max(10_000).default(10),
+  /** Hot-state snapshot interval. @default 300 */
+  snapshotIntervalSeconds: z.number().positive().max(86_400).default(300),
+  /** Snapshots kept. @default 12 */
+  snapshotsKept: z.number().int().positive().max(1000).default(12),
+  /** Warm buffers above this many bytes are sealed early. @default 268_435_456 (256 MiB) */
+  maxBufferedBytes: z.number().int().positive().default(256 * 1024 * 1024),
+  /** Uploads in flight at once. @default 4 */
+  uploadConcurrency: z.number().int().positive().max(64).default(4),
+  /** How long a graceful stop waits for uploads in flight before leaving the rest for the next start. @default 30 */
+  drainTimeoutSeconds: z.number().positive().max(3600).default(30),
+  /** Reconnect when a subscribed feed sends nothing for this long; 0 = off (stock feeds are quiet out of hours). @default 0 */
+  dataSilenceSeconds: z.number().min(0).max(86_400).default(0),
+  /** Hot tier: event-time window of the trade and quote rings. @default 60 */
+  hotWindowSeconds: z.number().positive().max(86_400).default(60),
+  /** Hot tier: symbols held at most (least recently used evicted). @default 100 */
+  hotMaxSymbols: z.number().int().positive().max(100_000).default(100),
+  /** Hot tier: memory ceiling in bytes. @default 268_435_456 (256 MiB) */
+  hotMemoryCeilingBytes: z.number().int().positive().default(256 * 1024 * 1024),
   /** Alpaca stream URL (iex, sip, or crypto). */
   alpacaUrl: z.url({ protocol: /^wss?$/ }).default('wss://stream.data.alpaca.markets/v2/iex'),
   /** Credentials; normally from APCA_API_KEY_ID / APCA_API_SECRET_KEY. Never logged. */
@@ -33,8 +63,10 @@ export const AgentConfigSchema = z.strictObject({
   flushIntervalSeconds: z.number().positive().max(86_400).default(300),
   /** Seal a warm buffer when it holds this many rows. @default 1_000_000 */
   maxRowsPerFile: z.number().int().positive().max(50_000_000).default(1_000_000),
-  /** Recent trades kept in memory per symbol. @default 10_000 */
-  hotTradesPerSymbol: z.number().int().positive().max(10_000_000).default(10_000),
+  /** Hot tier: trades held per symbol at most. @default 60_000 */
+  hotTradesPerSymbol: z.number().int().positive().max(10_000_000).default(60_000),
+  /** Hot tier: quotes held per symbol at most. @default 60_000 */
+  hotQuotesPerSymbol: z.number().int().positive().max(10_000_000).default(60_000),
   sim: z.strictObject({
     messagesPerSecond: z.number().positive().max(1_000_000).default(2_000),
     seed: z.number().int().default(42),
@@ -86,6 +118,9 @@ export function resolveAgentConfig(layers: {
   const parsed = AgentConfigSchema.safeParse(merged);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, layers.filePath ?? 'config'));
   const config = parsed.data;
+  if (config.feed === 'replay' && config.replayFiles.length === 0) {
+    throw new ConfigError('feed replay needs at least one file: --replay FILE...');
+  }
   if (config.feed === 'alpaca' && (config.alpacaKeyId === undefined || config.alpacaSecretKey === undefined)) {
     throw new ConfigError('feed alpaca needs credentials: set APCA_API_KEY_ID and APCA_API_SECRET_KEY (or alpacaKeyId/alpacaSecretKey in the config file)');
   }

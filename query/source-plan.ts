@@ -3,7 +3,7 @@
  * file when the month is compacted, otherwise the warm files of exactly the days the range touches.
  */
 import type { DatasetName } from '../core/datasets.ts';
-import { COLD_PREFIX, WARM_PREFIX, coldFilePath, coldPeriodOf, parseWarmFilePath, warmMonthPrefix } from '../core/layout.ts';
+import { COLD_PREFIX, WARM_PREFIX, coldFilePath, coldPeriodOf, parseWarmManifestKey, parseWarmObjectKey, warmMonthPrefix } from '../core/layout.ts';
 import type { ObjectStore } from '../core/object-store/object-store.ts';
 import { type EpochNs, dateOfNs, monthOfDate } from '../core/time.ts';
 
@@ -42,7 +42,8 @@ export async function planSources(store: ObjectStore, dataset: DatasetName, symb
       continue;
     }
     for await (const info of store.list(`${WARM_PREFIX}${warmMonthPrefix(dataset, month)}`)) {
-      const ref = parseWarmFilePath(info.key.slice(WARM_PREFIX.length));
+      if (parseWarmManifestKey(info.key) !== undefined) continue;
+      const { ref } = parseWarmObjectKey(info.key);
       if (ref.symbol === symbol && ref.date >= firstDate && ref.date <= lastDate) plan.warmKeys.push(info.key);
     }
   }

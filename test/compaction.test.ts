@@ -11,7 +11,7 @@ import { ColumnarBatch } from '../core/codec/columnar-batch.ts';
 import { parseMarketCsv } from '../core/codec/market-csv.ts';
 import { decodeParquet, encodeParquet } from '../core/codec/parquet-file.ts';
 import type { DatasetName, RowOf, TradeEventRow, TradeRow } from '../core/datasets.ts';
-import { COLD_PREFIX, WARM_PREFIX, coldFilePath, warmFilePath } from '../core/layout.ts';
+import { COLD_PREFIX, coldFilePath, warmObjectKey } from '../core/layout.ts';
 import { LocalDirectoryStore } from '../core/object-store/local-directory-store.ts';
 import type { ObjectStore } from '../core/object-store/object-store.ts';
 import { dateOfNs } from '../core/time.ts';
@@ -30,11 +30,11 @@ function prng(seed: number): () => number {
   };
 }
 
-async function putWarm<D extends DatasetName>(store: ObjectStore, dataset: D, rows: RowOf<D>[], part: number): Promise<void> {
+async function putWarm<D extends DatasetName>(store: ObjectStore, dataset: D, rows: RowOf<D>[], part: number, agentId: string): Promise<void> {
   const first = rows[0] as { ts: bigint; symbol: string };
   const batch = new ColumnarBatch(dataset, rows.length);
   for (const r of rows) batch.append(r);
-  await store.put(`${WARM_PREFIX}${warmFilePath({ dataset, date: dateOfNs(first.ts), symbol: first.symbol, part })}`, encodeParquet(batch));
+  await store.put(warmObjectKey({ dataset, date: dateOfNs(first.ts), symbol: first.symbol, part }, agentId), encodeParquet(batch));
 }
 
 const key = (r: { trade_id: bigint }) => r.trade_id.toString();
@@ -52,7 +52,7 @@ describe('trades compaction with duplicates, cancels and corrections', () => {
 
   beforeAll(async () => {
     // Three "agents" each recorded an overlapping 60% of the stream; each uploads it in shuffled chunks.
-    const parts: TradeRow[][] = [];
+    const parts: { rows: TradeRow[]; agent: string }[] = [];
     duplicateCopies = 0;
     for (let agent = 0; agent < 3; agent++) {
       const seen = trades.filter(() => random() < 0.6);
@@ -61,14 +61,14 @@ describe('trades compaction with duplicates, cancels and corrections', () => {
         const j = Math.floor(random() * (i + 1));
         [seen[i], seen[j]] = [seen[j] as TradeRow, seen[i] as TradeRow];
       }
-      for (let i = 0; i < seen.length; i += 1500) parts.push(seen.slice(i, i + 1500));
+      for (let i = 0; i < seen.length; i += 1500) parts.push({ rows: seen.slice(i, i + 1500), agent: `edge-${agent}` });
     }
     // Every trade must be somewhere: a fourth source holds whatever the three missed.
-    const held = new Set(parts.flat().map(key));
+    const held = new Set(parts.flatMap((p) => p.rows).map(key));
     const missed = trades.filter((t) => !held.has(key(t)));
-    if (missed.length > 0) parts.push(missed);
+    if (missed.length > 0) parts.push({ rows: missed, agent: 'edge-3' });
     duplicateCopies += missed.length;
-    for (const [i, rows] of parts.entries()) await putWarm(store, 'trades', rows, i);
+    for (const [i, { rows, agent }] of parts.entries()) await putWarm(store, 'trades', rows, i, agent);
 
     // Events: cancel 1% of trades (some twice), correct 1% (one of them twice: the latest wins).
     const events: TradeEventRow[] = [];
@@ -95,8 +95,8 @@ describe('trades compaction with duplicates, cancels and corrections', () => {
         correctedTo.set(key(t), final);
       }
     }
-    await putWarm(store, 'trade_events', events.slice(0, Math.floor(events.length / 2)), 0);
-    await putWarm(store, 'trade_events', events.slice(Math.floor(events.length / 3)), 1); // overlapping copies
+    await putWarm(store, 'trade_events', events.slice(0, Math.floor(events.length / 2)), 0, 'edge-0');
+    await putWarm(store, 'trade_events', events.slice(Math.floor(events.length / 3)), 0, 'edge-1'); // overlapping copies
     cancels = cancelled.size;
     corrections = correctedTo.size;
 

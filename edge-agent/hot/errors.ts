@@ -8,3 +8,23 @@ export class HotTierError extends Error {
 export class HotTierConfigError extends HotTierError {
   override readonly name = 'HotTierConfigError';
 }
+
+/** What is wrong with a hot-tier snapshot (hot-snapshot.ts). */
+export const HOT_SNAPSHOT_DEFECTS = [
+  /** Not a hot-tier snapshot, truncated, or content that breaks the format's rules. */
+  'malformed',
+  /** Written in a format version this build does not read. */
+  'unknownVersion',
+  /** Well formed, but the options passed to fromSnapshot cannot take its state (say, other indicator periods). */
+  'incompatible',
+] as const;
+export type HotSnapshotDefect = (typeof HOT_SNAPSHOT_DEFECTS)[number];
+
+/** A snapshot payload could not be restored; `defect` says why, the message says where. */
+export class HotSnapshotError extends HotTierError {
+  override readonly name = 'HotSnapshotError';
+
+  constructor(readonly defect: HotSnapshotDefect, message: string, options?: ErrorOptions) {
+    super(message, options);
+  }
+}

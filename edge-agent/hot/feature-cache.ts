@@ -2,6 +2,7 @@
  * The features of one symbol, updated in O(1) on every trade (see indicators.ts for each definition). Reads build
  * a fresh snapshot; the book imbalance comes from the symbol's top of book at read time.
  */
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { Macd, RollingBands, VolumeRatio, WilderRsi } from './indicators.ts';
 import { objectBytes } from './memory-estimate.ts';
 import { join } from './time-limbs.ts';
@@ -133,6 +134,30 @@ export class FeatureCache {
       volumeRatio: this.volume.value(),
       bookImbalance,
     };
+  }
+
+  /** Appends the incremental state of every indicator to a snapshot (hot-snapshot.ts). */
+  writeSnapshot(w: SnapshotWriter): void {
+    w.f64(this.tradeCount);
+    w.f64(this.lastPrice);
+    w.f64(this.lastTradeHi);
+    w.u32(this.lastTradeLo);
+    this.rsi.writeSnapshot(w);
+    this.macd.writeSnapshot(w);
+    this.bands.writeSnapshot(w);
+    this.volume.writeSnapshot(w);
+  }
+
+  /** Restores state written by writeSnapshot into a cache built with the same options. */
+  readSnapshot(r: SnapshotReader): void {
+    this.tradeCount = r.counter('feature trade count');
+    this.lastPrice = r.f64('last trade price');
+    this.lastTradeHi = r.timeHi('last trade time', {});
+    this.lastTradeLo = r.u32('last trade time');
+    this.rsi.readSnapshot(r);
+    this.macd.readSnapshot(r);
+    this.bands.readSnapshot(r);
+    this.volume.readSnapshot(r);
   }
 
   clear(): void {

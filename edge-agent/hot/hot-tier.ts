@@ -15,22 +15,36 @@
  *
  * An evicted symbol's market data and features are gone; its position (if any) stays in the portfolio, valued at
  * the mark it had when it left.
+ *
+ * toSnapshot() / HotTier.fromSnapshot() carry the whole state across a restart (format: hot-snapshot.ts). A restored
+ * tier answers every read and takes every later write exactly as the original would have. It keeps the snapshot's
+ * options unless the caller passes others:
+ *  - windowNs, tradesCapacity, quotesCapacity may change: each ring is rebuilt keeping its newest events (those
+ *    dropped count as capacity or window evictions), for in-order events exactly what a ring of that size would hold;
+ *  - maxSymbols, memoryCeilingBytes may change: when the symbols no longer fit, the least recently used are evicted
+ *    as restore reads them, counted like any eviction; memory held never passes the ceiling in force, not even
+ *    during the restore, so a caller who distrusts the payload bounds the restore by passing memoryCeilingBytes;
+ *  - portfolio limits may change as long as the open orders and positions fit (the oldest closed orders beyond
+ *    closedOrdersKept are forgotten); initialCash only changes what options reports (cash is restored);
+ *  - features may not change: an EMA of 12 trades cannot become one of 9. A HotSnapshotError ('incompatible') says
+ *    which option differs; restore with the snapshot's features or start an empty tier and replay.
  */
 import type { BarRow, QuoteRow, TradeRow } from '../../core/datasets.ts';
-import { symbolProblem } from '../../core/symbols.ts';
-import { HotTierConfigError } from './errors.ts';
+import { MAX_SYMBOL_BYTES, symbolProblem } from '../../core/symbols.ts';
+import { HotSnapshotError, HotTierConfigError } from './errors.ts';
 import { ExchangeTable } from './exchange-table.ts';
 import { DEFAULT_FEATURE_OPTIONS, type FeatureOptions, type FeatureSnapshot, validateFeatureOptions } from './feature-cache.ts';
+import { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import type { BarView } from './last-bar.ts';
 import { flatCopy, objectBytes } from './memory-estimate.ts';
 import type { BookView } from './order-book.ts';
 import {
   DEFAULT_PORTFOLIO_OPTIONS, FILL_REJECT_REASONS, ORDER_REJECT_REASONS, Portfolio, type PortfolioOptions, type PortfolioRejectReason,
 } from './portfolio.ts';
-import type { QuoteBatch } from './quote-window.ts';
+import { QUOTE_SLOT_BYTES, type QuoteBatch } from './quote-window.ts';
 import { SymbolState } from './symbol-state.ts';
 import { lastHi, lastLo, split } from './time-limbs.ts';
-import type { TradeBatch } from './trade-window.ts';
+import { TRADE_SLOT_BYTES, type TradeBatch } from './trade-window.ts';
 
 export interface HotTierOptions {
   /** Event-time span the trade and quote rings cover. @default 60_000_000_000n (60 s, storage-strategy 2.3) */
@@ -61,6 +75,9 @@ export const DEFAULT_HOT_TIER_OPTIONS: HotTierOptions = Object.freeze({
   features: DEFAULT_FEATURE_OPTIONS,
   portfolio: DEFAULT_PORTFOLIO_OPTIONS,
 });
+
+/** The fewest bytes one symbol takes in a snapshot (its name, two empty rings, book, bar, features). */
+const MIN_SYMBOL_SNAPSHOT_BYTES = 256;
 
 /** Why the tier itself refused an event (the portfolio adds its own reasons). */
 export const HOT_REJECT_REASONS = ['invalidRow', 'invalidSymbol', 'outsideWindow'] as const;
@@ -140,7 +157,7 @@ export class HotTier {
     validateOptions(options);
     this.options = Object.freeze(options);
     this.perSymbolBytes = SymbolState.plannedBytes(options);
-    this.fixedReservedBytes = TIER_OBJECT_BYTES + ExchangeTable.maxByteSize + Portfolio.maxByteSize(options.portfolio);
+    this.fixedReservedBytes = fixedReservedBytes(options);
     if (this.fixedReservedBytes + this.perSymbolBytes > options.memoryCeilingBytes) {
       throw new HotTierConfigError(
         `hot tier: memoryCeilingBytes ${options.memoryCeilingBytes} cannot hold one symbol: a symbol needs ${this.perSymbolBytes} bytes `
@@ -299,6 +316,125 @@ export class HotTier {
     };
   }
 
+  // ---- snapshots (format: hot-snapshot.ts) --------------------------------------------------------------------
+
+  /**
+   * The whole state as a snapshot payload: options, counters, exchange table, portfolio, then every symbol, least
+   * recently used first, with its rings, book, bar and indicator state. Does not mark any symbol used.
+   */
+  toSnapshot(): Uint8Array {
+    const f = this.options.features;
+    let expected = 4_096 + this.portfolio.snapshotBytesHint;
+    for (const s of this.bySymbol.values()) {
+      expected += 1_024 + 8 * (f.bollingerPeriod + f.volumeLookback) + s.trades.length * TRADE_SLOT_BYTES + s.quotes.length * QUOTE_SLOT_BYTES;
+    }
+    const w = new SnapshotWriter(expected);
+    w.header();
+    writeOptions(w, this.options);
+    for (const v of [
+      this.acceptedTrades, this.acceptedQuotes, this.acceptedBars, this.lateBookQuotes, this.lateBars, this.evictedOverMaxSymbols,
+      this.evictedOverCeiling, this.retired.tradesByWindow, this.retired.tradesByCapacity, this.retired.quotesByWindow,
+      this.retired.quotesByCapacity, ...HOT_REJECT_REASONS.map((reason) => this.rejectCounts[reason]),
+    ]) w.f64(v);
+    this.exchanges.writeSnapshot(w);
+    this.portfolio.writeSnapshot(w);
+    w.u32(this.bySymbol.size);
+    for (let s = this.lru; s !== undefined; s = s.newer) {
+      w.string(s.symbol);
+      s.writeSnapshot(w);
+    }
+    return w.finish();
+  }
+
+  /**
+   * A tier restored from a toSnapshot() payload, with the snapshot's options or compatible `overrides` (see the
+   * file comment). Throws HotSnapshotError for a payload that is malformed, of another format version, or
+   * incompatible with the overrides; HotTierConfigError for overrides that are invalid in themselves.
+   */
+  static fromSnapshot(bytes: Uint8Array, overrides: HotTierInput = {}): HotTier {
+    if (!(bytes instanceof Uint8Array)) throw new HotSnapshotError('malformed', 'hot snapshot: the payload is not a Uint8Array');
+    const r = new SnapshotReader(bytes);
+    r.header();
+    r.where = 'options';
+    const written = readOptions(r);
+    let tier: HotTier;
+    try {
+      tier = new HotTier(written);
+    } catch (e) {
+      if (e instanceof HotTierConfigError) r.fail(`the options it was taken with are invalid: ${e.message}`, e);
+      throw e;
+    }
+    if (Object.keys(overrides).length > 0) {
+      const wanted: HotTierOptions = {
+        ...written, ...overrides, features: { ...written.features, ...overrides.features }, portfolio: { ...written.portfolio, ...overrides.portfolio },
+      };
+      const changed = (Object.keys(written.features) as (keyof FeatureOptions)[]).filter((key) => wanted.features[key] !== written.features[key]);
+      if (changed.length > 0) {
+        throw new HotSnapshotError('incompatible', `hot snapshot: indicator state cannot change its options (${
+          changed.map((key) => `features.${key} ${written.features[key]} in the snapshot, ${wanted.features[key]} requested`).join('; ')
+        }); restore with the snapshot's features, or start an empty tier and replay`);
+      }
+      tier = new HotTier(wanted);
+    }
+    tier.restore(r, written);
+    r.end();
+    return tier;
+  }
+
+  /** Reads counters, exchange table, portfolio and symbols into this new, empty tier. */
+  private restore(r: SnapshotReader, written: HotTierOptions): void {
+    r.where = 'tier counters';
+    this.acceptedTrades = r.counter('accepted trades');
+    this.acceptedQuotes = r.counter('accepted quotes');
+    this.acceptedBars = r.counter('accepted bars');
+    this.lateBookQuotes = r.counter('late book quotes');
+    this.lateBars = r.counter('late bars');
+    this.evictedOverMaxSymbols = r.counter('symbols evicted over maxSymbols');
+    this.evictedOverCeiling = r.counter('symbols evicted over the memory ceiling');
+    for (const key of ['tradesByWindow', 'tradesByCapacity', 'quotesByWindow', 'quotesByCapacity'] as const) this.retired[key] = r.counter(`retired ${key}`);
+    for (const reason of HOT_REJECT_REASONS) this.rejectCounts[reason] = r.counter(`${reason} rejects`);
+    this.exchanges.readSnapshot(r);
+    this.portfolio.readSnapshot(r, written.portfolio, (message) => {
+      throw new HotSnapshotError('incompatible', `hot snapshot: ${message}; raise the limit or restore with the snapshot's portfolio options`);
+    });
+
+    r.where = 'symbols';
+    const count = r.count('symbols', written.maxSymbols, MIN_SYMBOL_SNAPSHOT_BYTES);
+    const writtenFixed = fixedReservedBytes(written);
+    const writtenPerSymbol = SymbolState.plannedBytes(written);
+    if (writtenFixed + count * writtenPerSymbol > written.memoryCeilingBytes) {
+      r.fail(`${count} symbols of ${writtenPerSymbol} bytes cannot have been held under its memoryCeilingBytes ${written.memoryCeilingBytes}`);
+    }
+    // Only other options can make symbols not fit: then the least recently used (written first) go, as they arrive.
+    const byCeiling = Math.floor((this.options.memoryCeilingBytes - this.fixedReservedBytes) / this.perSymbolBytes);
+    const dropped = Math.max(0, count - Math.min(this.options.maxSymbols, byCeiling));
+    const seen = new Set<string>();
+    let spare: SymbolState | undefined;
+    for (let i = 0; i < count; i++) {
+      r.where = `symbol ${i} of ${count}`;
+      const symbol = flatCopy(r.string('symbol', MAX_SYMBOL_BYTES));
+      const problem = symbolProblem(symbol);
+      if (problem !== undefined) r.fail(`symbol ${JSON.stringify(symbol)} is invalid: ${problem}`);
+      if (seen.has(symbol)) r.fail(`symbol ${symbol} appears twice`);
+      seen.add(symbol);
+      const state = spare === undefined ? new SymbolState(symbol, this.options, this.exchanges) : spare.reset(symbol);
+      spare = undefined;
+      state.readSnapshot(r, written, this.exchanges.names.length);
+      if (i < dropped) {
+        if (this.options.maxSymbols <= byCeiling) this.evictedOverMaxSymbols++;
+        else this.evictedOverCeiling++;
+        this.retire(state);
+        spare = state;
+        continue;
+      }
+      this.bySymbol.set(symbol, state);
+      state.older = this.mru;
+      if (this.mru !== undefined) this.mru.newer = state;
+      this.mru = state;
+      this.lru ??= state;
+    }
+  }
+
   // ---- symbols and LRU ---------------------------------------------------------------------------------------
 
   private reservedBytes(): number {
@@ -350,11 +486,16 @@ export class HotTier {
   }
 
   private evict(state: SymbolState): void {
+    this.retire(state);
+    this.unlink(state);
+    this.bySymbol.delete(state.symbol);
+  }
+
+  /** Keeps what outlives a symbol leaving: its ring counters, and its mark for the portfolio. */
+  private retire(state: SymbolState): void {
     addRingCounters(this.retired, state);
     const mark = markOf(state);
     if (mark !== undefined) this.portfolio.rememberMark(state.symbol, mark);
-    this.unlink(state);
-    this.bySymbol.delete(state.symbol);
   }
 
   private touch(state: SymbolState): void {
@@ -395,6 +536,48 @@ export class HotTier {
   }
 }
 
+/** What a tier reserves besides its symbols: itself, the exchange table and the portfolio at their maximum. */
+function fixedReservedBytes(options: HotTierOptions): number {
+  return TIER_OBJECT_BYTES + ExchangeTable.maxByteSize + Portfolio.maxByteSize(options.portfolio);
+}
+
+function writeOptions(w: SnapshotWriter, o: HotTierOptions): void {
+  w.bigint(o.windowNs);
+  for (const v of [o.tradesCapacity, o.quotesCapacity, o.maxSymbols, o.memoryCeilingBytes]) w.f64(v);
+  const f = o.features;
+  for (const v of [f.rsiPeriod, f.macdFast, f.macdSlow, f.macdSignal, f.bollingerPeriod, f.bollingerK]) w.f64(v);
+  w.bigint(f.volumeBucketNs);
+  w.f64(f.volumeLookback);
+  const p = o.portfolio;
+  for (const v of [p.initialCash, p.maxOpenOrders, p.closedOrdersKept, p.maxPositions]) w.f64(v);
+}
+
+/** The options as written; HotTier's constructor validates them. */
+function readOptions(r: SnapshotReader): HotTierOptions {
+  const windowNs = r.bigint('windowNs');
+  const tradesCapacity = r.f64('tradesCapacity');
+  const quotesCapacity = r.f64('quotesCapacity');
+  const maxSymbols = r.f64('maxSymbols');
+  const memoryCeilingBytes = r.f64('memoryCeilingBytes');
+  const features: FeatureOptions = {
+    rsiPeriod: r.f64('features.rsiPeriod'),
+    macdFast: r.f64('features.macdFast'),
+    macdSlow: r.f64('features.macdSlow'),
+    macdSignal: r.f64('features.macdSignal'),
+    bollingerPeriod: r.f64('features.bollingerPeriod'),
+    bollingerK: r.f64('features.bollingerK'),
+    volumeBucketNs: r.bigint('features.volumeBucketNs'),
+    volumeLookback: r.f64('features.volumeLookback'),
+  };
+  const portfolio: PortfolioOptions = {
+    initialCash: r.f64('portfolio.initialCash'),
+    maxOpenOrders: r.f64('portfolio.maxOpenOrders'),
+    closedOrdersKept: r.f64('portfolio.closedOrdersKept'),
+    maxPositions: r.f64('portfolio.maxPositions'),
+  };
+  return { windowNs, tradesCapacity, quotesCapacity, maxSymbols, memoryCeilingBytes, features, portfolio };
+}
+
 function markOf(state: SymbolState): number | undefined {
   const mid = state.book.hasQuote ? state.book.mid() : Number.NaN;
   const last = state.features.lastTradePrice;
@@ -416,7 +599,10 @@ function validateOptions(o: HotTierOptions): void {
   const fail = (key: string, value: unknown, rule: string): never => {
     throw new HotTierConfigError(`hot tier option ${key} = ${String(value)}: ${rule}`);
   };
-  if (typeof o.windowNs !== 'bigint' || o.windowNs <= 0n) fail('windowNs', o.windowNs, 'must be a positive bigint of nanoseconds');
+  // Above 2^63 - 1 the rings (64-bit event times) would refuse it only when the first symbol arrives.
+  if (typeof o.windowNs !== 'bigint' || o.windowNs <= 0n || o.windowNs > 2n ** 63n - 1n) {
+    fail('windowNs', o.windowNs, 'must be a positive bigint of nanoseconds below 2^63');
+  }
   // 2^27 slots: beyond it a ring's columns pass a gigabyte, which no hot tier here should hold.
   for (const key of ['tradesCapacity', 'quotesCapacity'] as const) {
     if (!Number.isSafeInteger(o[key]) || o[key] < 1 || o[key] > 2 ** 27) fail(key, o[key], 'must be an integer from 1 to 134217728');

@@ -3,6 +3,7 @@
  * of every trade, in arrival order (per-trade closes, not bar closes): the hot tier serves signals between bars.
  * Each definition below is the one test/hot-features.test.ts recomputes from scratch on real trades.
  */
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { BIGINT_BYTES, objectBytes, plannedTypedArrayBytes, typedArrayBytes } from './memory-estimate.ts';
 import { join, limbsOf } from './time-limbs.ts';
 
@@ -52,6 +53,21 @@ export class WilderRsi {
     if (this.changes < this.period) return null;
     if (this.avgLoss === 0) return this.avgGain === 0 ? 50 : 100;
     return 100 - 100 / (1 + this.avgGain / this.avgLoss);
+  }
+
+  writeSnapshot(w: SnapshotWriter): void {
+    w.f64(this.prev);
+    w.f64(this.changes);
+    w.f64(this.avgGain);
+    w.f64(this.avgLoss);
+  }
+
+  readSnapshot(r: SnapshotReader): void {
+    this.prev = r.f64('rsi previous price');
+    this.changes = r.counter('rsi changes');
+    if (this.changes > this.period) r.fail(`rsi changes ${this.changes} exceed the period ${this.period}`);
+    this.avgGain = r.f64('rsi average gain');
+    this.avgLoss = r.f64('rsi average loss');
   }
 
   clear(): void {
@@ -118,6 +134,19 @@ export class Macd {
 
   histogram(): number | null {
     return this.lines >= this.signalPeriod ? this.lineValue - this.signalValue : null;
+  }
+
+  writeSnapshot(w: SnapshotWriter): void {
+    for (const v of [this.count, this.fast, this.slow, this.lines, this.signalValue, this.lineValue]) w.f64(v);
+  }
+
+  readSnapshot(r: SnapshotReader): void {
+    this.count = r.counter('macd inputs');
+    this.fast = r.f64('macd fast ema');
+    this.slow = r.f64('macd slow ema');
+    this.lines = r.counter('macd lines');
+    this.signalValue = r.f64('macd signal');
+    this.lineValue = r.f64('macd line');
   }
 
   clear(): void {
@@ -190,6 +219,29 @@ export class RollingBands {
     return [middle - width, middle, middle + width];
   }
 
+  /** The prices held (slots 0..count-1: before the window fills, `next` equals `count`) and the running sums. */
+  writeSnapshot(w: SnapshotWriter): void {
+    w.u32(this.count);
+    w.u32(this.next);
+    w.f64(this.shift);
+    w.f64(this.sum);
+    w.f64(this.sumSquares);
+    w.column(this.window, 0, this.count);
+  }
+
+  readSnapshot(r: SnapshotReader): void {
+    const count = r.u32('bollinger count');
+    if (count > this.period) r.fail(`bollinger count ${count} exceeds the period ${this.period}`);
+    const next = r.index('bollinger next slot', this.period);
+    if (count < this.period && next !== count) r.fail(`bollinger next slot ${next} of a window holding ${count} prices`);
+    this.count = count;
+    this.next = next;
+    this.shift = r.f64('bollinger shift');
+    this.sum = r.f64('bollinger sum');
+    this.sumSquares = r.f64('bollinger sum of squares');
+    r.columnInto('bollinger window', this.window, count, count, 0);
+  }
+
   clear(): void {
     this.next = 0;
     this.count = 0;
@@ -256,6 +308,29 @@ export class VolumeRatio {
     if (this.historyCount === 0) return null;
     const mean = this.historySum / this.historyCount;
     return mean > 0 ? this.currentVolume / mean : null;
+  }
+
+  writeSnapshot(w: SnapshotWriter): void {
+    w.u32(this.historyNext);
+    w.u32(this.historyCount);
+    w.f64(this.historySum);
+    w.f64(this.currentVolume);
+    w.f64(this.bucketEndHi);
+    w.u32(this.bucketEndLo);
+    w.bigint(this.bucketIndex);
+    w.column(this.history, 0, this.lookback);
+  }
+
+  readSnapshot(r: SnapshotReader): void {
+    this.historyNext = r.index('volume history slot', this.lookback);
+    this.historyCount = r.u32('volume history count');
+    if (this.historyCount > this.lookback) r.fail(`volume history count ${this.historyCount} exceeds the lookback ${this.lookback}`);
+    this.historySum = r.f64('volume history sum');
+    this.currentVolume = r.f64('current bucket volume');
+    this.bucketEndHi = r.timeHi('bucket end', { negative: true, positive: true });
+    this.bucketEndLo = r.u32('bucket end');
+    this.bucketIndex = r.bigintIn('bucket index', -MAX_INT64 - 1n, MAX_INT64);
+    r.columnInto('volume history', this.history, this.lookback, this.lookback, 0);
   }
 
   clear(): void {

@@ -1,5 +1,6 @@
 /** The newest bar of one symbol (by bar time), copied out of the row so the caller cannot change it afterwards. */
 import type { BarRow } from '../../core/datasets.ts';
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { BIGINT_BYTES, objectBytes } from './memory-estimate.ts';
 
 export interface BarView {
@@ -53,6 +54,25 @@ export class LastBar {
       symbol, tsNs: this.tsNs, open: this.open, high: this.high, low: this.low, close: this.close,
       volume: this.volume, tradeCount: this.tradeCount, vwap: this.vwap,
     };
+  }
+
+  /** Appends the bar to a snapshot (hot-snapshot.ts). */
+  writeSnapshot(w: SnapshotWriter): void {
+    w.bigint(this.tsNs);
+    for (const v of [this.open, this.high, this.low, this.close, this.volume, this.vwap]) w.f64(v);
+    w.bigint(this.tradeCount);
+  }
+
+  /** Restores a bar written by writeSnapshot. */
+  readSnapshot(r: SnapshotReader): void {
+    this.tsNs = r.bigint('bar time');
+    this.open = r.f64('bar open');
+    this.high = r.f64('bar high');
+    this.low = r.f64('bar low');
+    this.close = r.f64('bar close');
+    this.volume = r.f64('bar volume');
+    this.vwap = r.f64('bar vwap');
+    this.tradeCount = r.bigint('bar trade count');
   }
 
   clear(): void {

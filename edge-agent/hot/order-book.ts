@@ -3,7 +3,8 @@
  * them. A quote older than the one the book holds does not overwrite it (the feed can deliver out of order); the
  * caller counts those.
  */
-import type { ExchangeTable } from './exchange-table.ts';
+import { type ExchangeTable, OVERFLOW_EXCHANGE_CODE } from './exchange-table.ts';
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { objectBytes } from './memory-estimate.ts';
 import { join } from './time-limbs.ts';
 
@@ -102,6 +103,45 @@ export class TopOfBook {
       spread: this.askPrice - this.bidPrice,
       imbalance: this.imbalance(),
     };
+  }
+
+  /** Appends the book to a snapshot (hot-snapshot.ts). */
+  writeSnapshot(w: SnapshotWriter): void {
+    w.bool(this.quoted);
+    w.f64(this.bidPrice);
+    w.f64(this.bidSize);
+    w.f64(this.askPrice);
+    w.f64(this.askSize);
+    w.u8(this.bidExchangeCode);
+    w.u8(this.askExchangeCode);
+    w.f64(this.updateHi);
+    w.u32(this.updateLo);
+  }
+
+  /** Restores a book written by writeSnapshot; `exchangeNames` is the size of the (already restored) exchange table. */
+  readSnapshot(r: SnapshotReader, exchangeNames: number): void {
+    const quoted = r.bool('quoted');
+    const bidPrice = r.f64('bid price');
+    const bidSize = r.f64('bid size');
+    const askPrice = r.f64('ask price');
+    const askSize = r.f64('ask size');
+    const bidExchangeCode = r.u8('bid exchange code');
+    const askExchangeCode = r.u8('ask exchange code');
+    for (const code of [bidExchangeCode, askExchangeCode]) {
+      if (code >= exchangeNames && code !== OVERFLOW_EXCHANGE_CODE) r.fail(`exchange code ${code}, but the table holds ${exchangeNames} names`);
+    }
+    const updateHi = r.timeHi('update time', { negative: !quoted });
+    const updateLo = r.u32('update time');
+    if (!quoted && (updateHi !== -Infinity || updateLo !== 0)) r.fail('a book without a quote has an update time');
+    this.quoted = quoted;
+    this.bidPrice = bidPrice;
+    this.bidSize = bidSize;
+    this.askPrice = askPrice;
+    this.askSize = askSize;
+    this.bidExchangeCode = bidExchangeCode;
+    this.askExchangeCode = askExchangeCode;
+    this.updateHi = updateHi;
+    this.updateLo = updateLo;
   }
 
   clear(): void {

@@ -14,6 +14,7 @@
  * is recognised as an overfill rather than unknown), and `maxPositions` positions. A position exists while it is
  * non-zero or has open orders; a flat one with no orders is dropped (its realized P&L stays in the total).
  */
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { ATTO, NANO, divRound, fromUnits, toNano } from './fixed-point.ts';
 import { BIGINT_BYTES, MAP_ENTRY_BYTES, flatCopy, objectBytes, stringBytes } from './memory-estimate.ts';
 import { MAX_SYMBOL_BYTES } from '../../core/symbols.ts';
@@ -27,7 +28,8 @@ export const FILL_REJECT_REASONS = ['unknownOrder', 'overfill', 'orderClosed', '
 export type FillRejectReason = (typeof FILL_REJECT_REASONS)[number];
 export type PortfolioRejectReason = OrderRejectReason | FillRejectReason;
 
-export type OrderStatus = 'open' | 'partiallyFilled' | 'filled' | 'cancelled';
+export const ORDER_STATUSES = ['open', 'partiallyFilled', 'filled', 'cancelled'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
 /** Order ids longer than this are refused (they are kept in memory until the order is forgotten). */
 export const MAX_ORDER_ID_CHARS = 64;
@@ -125,6 +127,11 @@ interface Position {
   lastMark: bigint;
 }
 
+const REJECT_REASONS = [...ORDER_REJECT_REASONS, ...FILL_REJECT_REASONS] as const;
+/** The fewest bytes a position and an order take in a snapshot (each string and bigint at its shortest). */
+const MIN_POSITION_BYTES = 6 + 4 * 3 + 4;
+const MIN_ORDER_BYTES = 2 * 6 + 2 + 3 * 3 + 1;
+
 // An order counts its symbol as if it were its own: a closed order outlives the position it shared it with.
 const ORDER_OBJECT_BYTES = objectBytes(9) + 4 * BIGINT_BYTES + MAP_ENTRY_BYTES + stringBytes(MAX_SYMBOL_BYTES);
 const POSITION_BYTES = objectBytes(6) + 4 * BIGINT_BYTES + stringBytes(MAX_SYMBOL_BYTES) + MAP_ENTRY_BYTES;
@@ -161,6 +168,11 @@ export class Portfolio {
   /** Bytes held now: the object, each order (with its id) and each position. */
   get byteSize(): number {
     return Portfolio.fixedBytes + this.orderBytes + this.positionsBySymbol.size * POSITION_BYTES;
+  }
+
+  /** About how many bytes writeSnapshot takes (it grows its buffer when this falls short). */
+  get snapshotBytesHint(): number {
+    return 256 + (this.open.size + this.closed.size) * 400 + this.positionsBySymbol.size * 300;
   }
 
   /** Where equity() gets mark prices (the hot tier sets its books and last trades). */
@@ -291,6 +303,118 @@ export class Portfolio {
 
   positions(): PositionView[] {
     return [...this.positionsBySymbol.values()].map(positionView);
+  }
+
+  /**
+   * Appends cash, realized P&L, reject counters, positions and orders (open, then closed oldest first) to a snapshot
+   * (hot-snapshot.ts), each map in its iteration order, which the views' order follows.
+   */
+  writeSnapshot(w: SnapshotWriter): void {
+    w.bigint(this.cashAtto);
+    w.bigint(this.realizedAtto);
+    for (const reason of REJECT_REASONS) w.f64(this.rejectCounts[reason]);
+    w.u32(this.positionsBySymbol.size);
+    for (const p of this.positionsBySymbol.values()) {
+      w.string(p.symbol);
+      w.bigint(p.qty);
+      w.bigint(p.cost);
+      w.bigint(p.realized);
+      w.u32(p.openOrders);
+      w.bigint(p.lastMark);
+    }
+    for (const orders of [this.open, this.closed]) {
+      w.u32(orders.size);
+      for (const o of orders.values()) {
+        w.string(o.id);
+        w.string(o.symbol);
+        w.u8(SIDES.indexOf(o.side));
+        w.u8(ORDER_STATUSES.indexOf(o.status));
+        w.bigint(o.qty);
+        w.bool(o.limit !== null);
+        if (o.limit !== null) w.bigint(o.limit);
+        w.bigint(o.filled);
+        w.bigint(o.filledNotional);
+      }
+    }
+  }
+
+  /**
+   * Restores a portfolio written by writeSnapshot into this empty one. `written` are the limits it was written under:
+   * contents beyond them are malformed. Contents beyond this portfolio's own limits are incompatible (a
+   * HotSnapshotError the caller must resolve), except closed orders: the oldest are forgotten, as they would be.
+   */
+  readSnapshot(r: SnapshotReader, written: PortfolioOptions, incompatible: (message: string) => never): void {
+    r.where = 'portfolio';
+    this.cashAtto = r.bigint('cash');
+    this.realizedAtto = r.bigint('realized P&L');
+    for (const reason of REJECT_REASONS) this.rejectCounts[reason] = r.counter(`${reason} rejects`);
+    const positions = r.count('positions', written.maxPositions, MIN_POSITION_BYTES);
+    if (positions > this.options.maxPositions) {
+      incompatible(`the snapshot holds ${positions} positions, more than portfolio.maxPositions ${this.options.maxPositions}`);
+    }
+    for (let i = 0; i < positions; i++) {
+      r.where = `portfolio position ${i}`;
+      const symbol = flatCopy(r.string('symbol', MAX_SYMBOL_BYTES));
+      if (symbol.length === 0 || this.positionsBySymbol.has(symbol)) r.fail(`position symbol ${JSON.stringify(symbol)} is empty or repeated`);
+      const qty = r.bigint('quantity');
+      const cost = r.bigint('cost');
+      const realized = r.bigint('realized P&L');
+      const openOrders = r.u32('open orders');
+      const lastMark = r.bigint('last mark');
+      if (qty === 0n && openOrders === 0) r.fail(`flat position ${symbol} without open orders should have been dropped`);
+      this.positionsBySymbol.set(symbol, { symbol, qty, cost, realized, openOrders, lastMark });
+    }
+    const counted = new Map<string, number>();
+    for (const status of ['open', 'closed'] as const) {
+      const orders = status === 'open' ? this.open : this.closed;
+      const limit = status === 'open' ? written.maxOpenOrders : written.closedOrdersKept;
+      const count = r.count(`${status} orders`, limit, MIN_ORDER_BYTES);
+      if (status === 'open' && count > this.options.maxOpenOrders) {
+        incompatible(`the snapshot holds ${count} open orders, more than portfolio.maxOpenOrders ${this.options.maxOpenOrders}`);
+      }
+      for (let i = 0; i < count; i++) {
+        r.where = `portfolio ${status} order ${i}`;
+        const order = this.readOrder(r);
+        if (this.open.has(order.id) || this.closed.has(order.id)) r.fail(`order id ${JSON.stringify(order.id)} appears twice`);
+        const isOpen = order.status === 'open' || order.status === 'partiallyFilled';
+        if (isOpen !== (status === 'open')) r.fail(`${status} order ${JSON.stringify(order.id)} has status ${order.status}`);
+        if (isOpen) {
+          if (!this.positionsBySymbol.has(order.symbol)) r.fail(`open order ${JSON.stringify(order.id)} has no position for ${order.symbol}`);
+          counted.set(order.symbol, (counted.get(order.symbol) ?? 0) + 1);
+        }
+        orders.set(order.id, order);
+        this.orderBytes += order.bytes;
+      }
+    }
+    r.where = 'portfolio';
+    for (const p of this.positionsBySymbol.values()) {
+      const n = counted.get(p.symbol) ?? 0;
+      if (p.openOrders !== n) r.fail(`position ${p.symbol} counts ${p.openOrders} open orders, ${n} are held`);
+    }
+    while (this.closed.size > this.options.closedOrdersKept) {
+      const oldest = this.closed.values().next();
+      if (oldest.done === true) break;
+      this.orderBytes -= oldest.value.bytes;
+      this.closed.delete(oldest.value.id);
+    }
+  }
+
+  private readOrder(r: SnapshotReader): Order {
+    const id = flatCopy(r.string('order id', MAX_ORDER_ID_CHARS));
+    const symbolText = r.string('symbol', MAX_SYMBOL_BYTES);
+    const side = SIDES[r.u8('side')];
+    const status = ORDER_STATUSES[r.u8('status')];
+    if (side === undefined || status === undefined) r.fail('side or status is out of range');
+    const qty = r.bigint('quantity');
+    const limit = r.bool('has limit') ? r.bigint('limit') : null;
+    const filled = r.bigint('filled quantity');
+    const filledNotional = r.bigint('filled notional');
+    if (id.length === 0 || symbolText.length === 0) r.fail('empty order id or symbol');
+    if (qty <= 0n || filled < 0n || filled > qty || (limit !== null && limit <= 0n)) r.fail(`order ${JSON.stringify(id)} quantities are inconsistent`);
+    if ((status === 'filled') !== (filled === qty)) r.fail(`order ${JSON.stringify(id)} is ${status} with ${filled} of ${qty} filled`);
+    // Share the position's copy of the symbol, as submit() does.
+    const symbol = this.positionsBySymbol.get(symbolText)?.symbol ?? flatCopy(symbolText);
+    return { id, symbol, side, qty, limit, filled, filledNotional, status, bytes: ORDER_OBJECT_BYTES + stringBytes(id.length, true) };
   }
 
   private close(order: Order): void {

@@ -2,7 +2,8 @@
  * Recent quotes (top of book updates) of one symbol: a windowed ring (see windowed-ring.ts) with one typed-array
  * column per field. A size the feed did not give is NaN in its column. Reads copy and never move the ring.
  */
-import type { ExchangeTable } from './exchange-table.ts';
+import { type ExchangeTable, OVERFLOW_EXCHANGE_CODE } from './exchange-table.ts';
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { plannedTypedArrayBytes, typedArrayBytes } from './memory-estimate.ts';
 import { lastHi, lastLo, split } from './time-limbs.ts';
 import { RING_BASE_BYTES, type Selection, WindowedRing, copyColumns } from './windowed-ring.ts';
@@ -86,6 +87,21 @@ export class QuoteWindow extends WindowedRing {
   /** Every held quote with ts >= sinceNs, in arrival order. */
   since(sinceNs: bigint): QuoteBatch {
     return this.copy(this.selectSince(sinceNs));
+  }
+
+  /** Appends this ring to a snapshot (hot-snapshot.ts). */
+  writeSnapshot(w: SnapshotWriter): void {
+    this.writeRing(w, [this.bidPrice, this.bidSize, this.askPrice, this.askSize, this.bidExchangeCode, this.askExchangeCode]);
+  }
+
+  /**
+   * Restores a ring written by writeSnapshot into this empty one, rebuilt when it was written with another capacity
+   * or window (see WindowedRing.readRing). The exchange table must be restored first.
+   */
+  readSnapshot(r: SnapshotReader, storedCapacity: number, storedWindowNs: bigint): void {
+    this.readRing(r, storedCapacity, storedWindowNs, [this.bidPrice, this.bidSize, this.askPrice, this.askSize, this.bidExchangeCode, this.askExchangeCode]);
+    this.checkCodes(r, this.bidExchangeCode, this.exchanges.names.length, OVERFLOW_EXCHANGE_CODE);
+    this.checkCodes(r, this.askExchangeCode, this.exchanges.names.length, OVERFLOW_EXCHANGE_CODE);
   }
 
   private copy(selection: Selection): QuoteBatch {

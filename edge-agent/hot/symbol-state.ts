@@ -4,6 +4,7 @@
  */
 import type { ExchangeTable } from './exchange-table.ts';
 import { FeatureCache, type FeatureOptions } from './feature-cache.ts';
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { LastBar } from './last-bar.ts';
 import { MAP_ENTRY_BYTES, bytesOfString, objectBytes, stringBytes } from './memory-estimate.ts';
 import { TopOfBook } from './order-book.ts';
@@ -53,6 +54,34 @@ export class SymbolState {
 
   get indexBytes(): number {
     return SymbolState.ownBytes(bytesOfString(this.symbol));
+  }
+
+  /** Appends every part but the name (the tier writes it) to a snapshot (hot-snapshot.ts). */
+  writeSnapshot(w: SnapshotWriter): void {
+    this.trades.writeSnapshot(w);
+    this.quotes.writeSnapshot(w);
+    this.book.writeSnapshot(w);
+    this.bar.writeSnapshot(w);
+    this.features.writeSnapshot(w);
+  }
+
+  /**
+   * Restores the parts written by writeSnapshot into this empty state. `written` are the capacities the snapshot was
+   * taken with; rings of another size are rebuilt (WindowedRing.readRing). Feature options must be the same. The
+   * exchange table, holding `exchangeNames` names, is restored first.
+   */
+  readSnapshot(r: SnapshotReader, written: SymbolCapacities, exchangeNames: number): void {
+    const where = `symbol ${this.symbol}`;
+    r.where = `${where} trades`;
+    this.trades.readSnapshot(r, written.tradesCapacity, written.windowNs);
+    r.where = `${where} quotes`;
+    this.quotes.readSnapshot(r, written.quotesCapacity, written.windowNs);
+    r.where = `${where} book`;
+    this.book.readSnapshot(r, exchangeNames);
+    r.where = `${where} bar`;
+    this.bar.readSnapshot(r);
+    r.where = `${where} features`;
+    this.features.readSnapshot(r);
   }
 
   /** Empties every part for another symbol, keeping the allocations. */

@@ -2,7 +2,8 @@
  * Recent trades of one symbol: a windowed ring (see windowed-ring.ts) with one typed-array column per field, no
  * object per trade. Reads return fresh columns, oldest first, and never move the ring.
  */
-import type { ExchangeTable } from './exchange-table.ts';
+import { type ExchangeTable, OVERFLOW_EXCHANGE_CODE } from './exchange-table.ts';
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { plannedTypedArrayBytes, typedArrayBytes } from './memory-estimate.ts';
 import { lastHi, lastLo, split } from './time-limbs.ts';
 import { RING_BASE_BYTES, type Selection, WindowedRing, copyColumns } from './windowed-ring.ts';
@@ -74,6 +75,20 @@ export class TradeWindow extends WindowedRing {
   /** Every held trade with ts >= sinceNs, in arrival order. */
   since(sinceNs: bigint): TradeBatch {
     return this.copy(this.selectSince(sinceNs));
+  }
+
+  /** Appends this ring to a snapshot (hot-snapshot.ts). */
+  writeSnapshot(w: SnapshotWriter): void {
+    this.writeRing(w, [this.tradeId, this.price, this.size, this.exchangeCode]);
+  }
+
+  /**
+   * Restores a ring written by writeSnapshot into this empty one, rebuilt when it was written with another capacity
+   * or window (see WindowedRing.readRing). The exchange table must be restored first.
+   */
+  readSnapshot(r: SnapshotReader, storedCapacity: number, storedWindowNs: bigint): void {
+    this.readRing(r, storedCapacity, storedWindowNs, [this.tradeId, this.price, this.size, this.exchangeCode]);
+    this.checkCodes(r, this.exchangeCode, this.exchanges.names.length, OVERFLOW_EXCHANGE_CODE);
   }
 
   private copy(selection: Selection): TradeBatch {

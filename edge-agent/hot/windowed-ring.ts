@@ -14,6 +14,7 @@
  *
  * Reads copy; they never move `head` or `length`. Times are compared as 32-bit limbs (time-limbs.ts), not BigInts.
  */
+import type { SnapshotReader, SnapshotWriter } from './hot-snapshot.ts';
 import { BIGINT_BYTES, TYPED_ARRAY_OVERHEAD_BYTES, objectBytes } from './memory-estimate.ts';
 import { TWO_32, greater, greaterOrEqual, join, limbsOf } from './time-limbs.ts';
 
@@ -187,6 +188,113 @@ export abstract class WindowedRing {
       if (!before(slot)) picked.push(slot);
     }
     return { kind: 'slots', slots: Int32Array.from(picked) };
+  }
+
+  /**
+   * Writes positions, counters and the held events (oldest first), column by column: `tsNs` then `columns`. The
+   * cutoff is not written: it follows from the newest time and the window.
+   */
+  protected writeRing(w: SnapshotWriter, columns: readonly Column[]): void {
+    w.u32(this.headSlot);
+    w.u32(this.held);
+    w.f64(this.newestHi);
+    w.u32(this.newestLo);
+    w.f64(this.inversionCount);
+    w.f64(this.windowEvictions);
+    w.f64(this.capacityEvictions);
+    w.f64(this.refusedCount);
+    const first = Math.min(this.held, this.capacity - this.headSlot);
+    for (const column of [this.tsNs, ...columns]) {
+      w.column(column, this.headSlot, first);
+      w.column(column, 0, this.held - first);
+    }
+  }
+
+  /**
+   * Reads what writeRing wrote into this (empty) ring; `columns` must match the writer's. A ring of the capacity and
+   * window it was written with comes back exactly, down to its physical slots. Otherwise it is rebuilt: the newest
+   * `capacity` events are kept (the rest count as capacity evictions) and, when the window changed, events now outside
+   * it leave from the oldest end (window evictions). For events that arrived in time order that is exactly what a ring
+   * of this size would hold; a late event may stay a little longer, as it can in any ring.
+   */
+  protected readRing(r: SnapshotReader, storedCapacity: number, storedWindowNs: bigint, columns: readonly Column[]): void {
+    const head = r.index('head slot', storedCapacity);
+    const held = r.u32('events held');
+    if (held > storedCapacity) r.fail(`${held} events held exceed the ring capacity ${storedCapacity}`);
+    const newestHi = r.timeHi('newest time', { negative: true });
+    const newestLo = r.u32('newest time');
+    if (newestHi === -Infinity && (newestLo !== 0 || held > 0)) r.fail('a ring with events but no newest time');
+    const inversions = r.counter('inversions');
+    const windowEvictions = r.counter('window evictions');
+    const capacityEvictions = r.counter('capacity evictions');
+    const refused = r.counter('refused events');
+    let slotBytes = 8;
+    for (const column of columns) slotBytes += column.BYTES_PER_ELEMENT;
+    r.need(held * slotBytes, `${held} events`);
+
+    const keep = Math.min(held, this.capacity);
+    const start = this.capacity === storedCapacity ? head : 0;
+    r.columnInto('event times', this.tsNs, held, keep, start);
+    for (const column of columns) r.columnInto('event column', column, held, keep, start);
+
+    this.headSlot = start;
+    this.held = keep;
+    this.newestHi = newestHi;
+    this.newestLo = newestLo;
+    if (newestHi !== -Infinity) {
+      let cutoffLo = newestLo - this.windowLo;
+      let cutoffHi = newestHi - this.windowHi;
+      if (cutoffLo < 0) {
+        cutoffLo += TWO_32;
+        cutoffHi -= 1;
+      }
+      this.cutoffHi = cutoffHi;
+      this.cutoffLo = cutoffLo;
+    }
+    this.windowEvictions = windowEvictions;
+    this.capacityEvictions = capacityEvictions + (held - keep);
+    this.refusedCount = refused;
+
+    // Every held time is at most the newest; count the inversions the ring tracks, and check the stored count.
+    // Over the two physical runs of slots, limbs compared inline: this loop sees every event of every symbol.
+    const tsHi = this.tsHi;
+    const tsLo = this.tsLo;
+    let counted = 0;
+    let prevHi = -Infinity;
+    let prevLo = 0;
+    const firstRun = Math.min(keep, this.capacity - start);
+    for (const [from, to] of [[start, start + firstRun], [0, keep - firstRun]] as const) {
+      for (let slot = from; slot < to; slot++) {
+        const hi = tsHi[slot * 2 + 1] as number;
+        const lo = tsLo[slot * 2] as number;
+        if (hi > newestHi || (hi === newestHi && lo > newestLo)) r.fail(`an event is newer than the ring's newest time`);
+        if (prevHi > hi || (prevHi === hi && prevLo > lo)) counted++;
+        prevHi = hi;
+        prevLo = lo;
+      }
+    }
+    if (keep === held && counted !== inversions) r.fail(`${inversions} inversions recorded, ${counted} in the events held`);
+    this.inversionCount = counted;
+
+    if (storedWindowNs !== this.windowNs) {
+      while (this.held > 0) {
+        const h = this.headSlot * 2;
+        if (greater(this.tsHi[h + 1] as number, this.tsLo[h] as number, this.cutoffHi, this.cutoffLo)) break;
+        this.dropOldest();
+        this.windowEvictions++;
+      }
+    }
+  }
+
+  /** Fails unless every held code of `codes` names an exchange of a table of `names` names, or is the overflow code. */
+  protected checkCodes(r: SnapshotReader, codes: Uint8Array, names: number, overflowCode: number): void {
+    const firstRun = Math.min(this.held, this.capacity - this.headSlot);
+    for (const [from, to] of [[this.headSlot, this.headSlot + firstRun], [0, this.held - firstRun]] as const) {
+      for (let slot = from; slot < to; slot++) {
+        const code = codes[slot] as number;
+        if (code >= names && code !== overflowCode) r.fail(`an event has exchange code ${code}, but the table holds ${names} names`);
+      }
+    }
   }
 
   /** Physical slot of the k-th held event, oldest = 0. */

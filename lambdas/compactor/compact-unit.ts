@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, listValue } from '@duckdb/node-api';
 import { inspectParquet } from '../../core/codec/parquet-file.ts';
 import { type DatasetName, SCHEMA_VERSION, columnsOf, parseDatasetName } from '../../core/datasets.ts';
-import { COLD_PREFIX, WARM_PREFIX, coldFilePath, coldPeriodOf, parseWarmFilePath, warmMonthPrefix } from '../../core/layout.ts';
+import { COLD_PREFIX, WARM_PREFIX, coldFilePath, coldPeriodOf, parseWarmManifestKey, parseWarmObjectKey, warmMonthPrefix } from '../../core/layout.ts';
 import type { ObjectStore } from '../../core/object-store/object-store.ts';
 import { validateSymbol } from '../../core/symbols.ts';
 import { type IsoMonth, parseIsoMonth } from '../../core/time.ts';
@@ -59,7 +59,8 @@ export function validateUnit(unit: { dataset: string; symbol: string; month: str
 export async function warmKeysOf(store: ObjectStore, unit: CompactionUnit): Promise<string[]> {
   const keys: string[] = [];
   for await (const info of store.list(`${WARM_PREFIX}${warmMonthPrefix(unit.dataset, unit.month)}`)) {
-    const ref = parseWarmFilePath(info.key.slice(WARM_PREFIX.length));
+    if (parseWarmManifestKey(info.key) !== undefined) continue;
+    const { ref } = parseWarmObjectKey(info.key);
     if (ref.symbol === unit.symbol) keys.push(info.key);
   }
   return keys.sort();

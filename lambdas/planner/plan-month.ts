@@ -3,7 +3,7 @@
  * (Lists the month's warm prefix per dataset; the manifest-driven planner replaces the listing.)
  */
 import { DATASET_NAMES, type DatasetName } from '../../core/datasets.ts';
-import { WARM_PREFIX, parseWarmFilePath, warmMonthPrefix } from '../../core/layout.ts';
+import { WARM_PREFIX, parseWarmManifestKey, parseWarmObjectKey, warmMonthPrefix } from '../../core/layout.ts';
 import type { ObjectStore } from '../../core/object-store/object-store.ts';
 import type { IsoMonth } from '../../core/time.ts';
 import type { CompactionUnit } from '../compactor/compact-unit.ts';
@@ -18,7 +18,8 @@ export async function planMonth(
   for (const dataset of datasets) {
     const symbols = new Set<string>();
     for await (const info of store.list(`${WARM_PREFIX}${warmMonthPrefix(dataset, month)}`)) {
-      const { symbol } = parseWarmFilePath(info.key.slice(WARM_PREFIX.length));
+      if (parseWarmManifestKey(info.key) !== undefined) continue;
+      const { symbol } = parseWarmObjectKey(info.key).ref;
       if (filter.symbol === undefined || filter.symbol === symbol) symbols.add(symbol);
     }
     for (const symbol of [...symbols].sort()) units.push({ dataset, symbol, month });
