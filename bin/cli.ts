@@ -8,7 +8,6 @@ import { parseDatasetName, type DatasetName } from '../core/datasets.ts';
 import { parseSymbolList, validateSymbol } from '../core/symbols.ts';
 import { parseIsoInstantNs, parseIsoMonth } from '../core/time.ts';
 import type { AgentConfigInput } from '../edge-agent/config.ts';
-import { OUTPUT_FORMATS, type OutputFormat } from '../query/output-format.ts';
 
 // Commands load their heavy modules (DuckDB, the AWS SDK, the agent) only when they run, so a mistyped flag is
 // reported at once.
@@ -216,32 +215,8 @@ async function runCompact(argv: string[]): Promise<number> {
 }
 
 async function runQuery(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    ...STORE_OPTIONS,
-    symbol: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
-    format: { type: 'string' }, timeframe: { type: 'string' },
-  }, true);
-  if (values.help === true) return printHelp();
-  const [kind, ...extra] = positionals;
-  if (kind === undefined || extra.length > 0) throw new UsageError('query takes one of: trades, quotes, bars');
-  const dataset: DatasetName = kind === 'bars' ? parseDatasetName(`bars_${values.timeframe ?? '1m'}`)
-    : kind === 'trades' || kind === 'quotes' ? kind
-    : (() => { throw new UsageError(`query ${JSON.stringify(kind)}: expected trades, quotes or bars`); })();
-  if (values.symbol === undefined || values.from === undefined || values.to === undefined) {
-    throw new UsageError('query needs --symbol, --from and --to');
-  }
-  const format = (values.format ?? 'table') as OutputFormat;
-  if (!OUTPUT_FORMATS.includes(format)) throw new UsageError(`--format ${JSON.stringify(values.format)}: expected ${OUTPUT_FORMATS.join(', ')}`);
-  const { queryRange } = await import('../query/local-query.ts');
-  const { formatResult } = await import('../query/output-format.ts');
-  const result = await queryRange(await storeOf(values), {
-    dataset,
-    symbol: validateSymbol(values.symbol),
-    fromNs: parseIsoInstantNs(values.from),
-    toNs: parseIsoInstantNs(values.to),
-  });
-  for (const line of formatResult(result, format)) process.stdout.write(`${line}\n`);
-  return 0;
+  const { runQueryCommand } = await import('../query/query-command.ts');
+  return runQueryCommand(argv);
 }
 
 async function runValidate(argv: string[]): Promise<number> {
@@ -297,5 +272,5 @@ try {
   const e = error instanceof Error ? error : new Error(String(error));
   process.stderr.write(`tickvault: ${e.message}\n`);
   if (process.env['TICKVAULT_DEBUG'] !== undefined && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
-  process.exitCode = e instanceof UsageError ? 2 : 1;
+  process.exitCode = e instanceof UsageError || e.name === 'UsageError' ? 2 : 1;
 }
