@@ -1,15 +1,11 @@
-/** The CDK app: one tickvault stack, checked against the AWS Solutions rules on every synth. */
+/** The CDK app: one tickvault stack, configured from CDK context, checked against the AWS Solutions rules on every synth. */
 import { App, type Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { InfraConfigError } from '../lib/errors.ts';
+import { readConfig, stackProps } from '../lib/config.ts';
 import { TickvaultStack } from '../lib/tickvault-stack.ts';
 
 const app = new App();
-
-const stackName: unknown = app.node.tryGetContext('stackName');
-if (stackName !== undefined && (typeof stackName !== 'string' || stackName.length === 0)) {
-  throw new InfraConfigError(`context key stackName must be a non-empty string (cdk -c stackName=NAME), got ${JSON.stringify(stackName)}`);
-}
+const config = readConfig(app.node);
 
 /** The account and region the CLI resolved, if any; without them the stack is environment-agnostic (synth offline, in CI). */
 function defaultEnv(): Environment | undefined {
@@ -21,11 +17,11 @@ function defaultEnv(): Environment | undefined {
 const env = defaultEnv();
 
 new TickvaultStack(app, 'Tickvault', {
-  stackName: stackName ?? 'Tickvault',
-  description: 'tickvault: tiered storage for market data (warm and cold Parquet in S3, Glue catalog, compactor)',
+  ...stackProps(config),
+  description: 'tickvault: tiered storage for market data (warm and cold Parquet in S3, Glue catalog, Athena, archival, edge access)',
   ...(env !== undefined && { env }),
 });
 
 // cdk-nag 3 is a policy-validation plugin (not an Aspect): it runs after synthesis and fails it on any
-// unacknowledged error. Acknowledgements live next to the resources they concern, each with its reason.
+// unacknowledged finding. Acknowledgements live next to the resources they concern, each with its reason.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -15,10 +15,15 @@ export interface TableSpec {
   readonly tier: Tier;
 }
 
-/** The tables a catalog starts with when none are given. */
+/** Datasets the agent uploads to warm/ (daily bars are not kept intraday). */
+export const WARM_DATASETS = ['trades', 'trade_events', 'quotes', 'bars_1m', 'bars_5m'] as const satisfies readonly DatasetName[];
+/** Datasets kept in cold/: every warm dataset compacted per month, and daily bars per year. */
+export const COLD_DATASETS = ['trades', 'trade_events', 'quotes', 'bars_1m', 'bars_5m', 'bars_1d'] as const satisfies readonly DatasetName[];
+
+/** The tables a catalog starts with when none are given: one per dataset each tier holds. */
 export const DEFAULT_TABLES: readonly TableSpec[] = [
-  { dataset: 'trades', tier: 'cold' },
-  { dataset: 'trades', tier: 'warm' },
+  ...WARM_DATASETS.map((dataset) => ({ dataset, tier: 'warm' as const })),
+  ...COLD_DATASETS.map((dataset) => ({ dataset, tier: 'cold' as const })),
 ];
 
 export interface CatalogProps {
@@ -31,7 +36,7 @@ export interface CatalogProps {
   readonly databaseName?: string;
   /**
    * Tables to create; more can be added later with `addTable`.
-   * @default DEFAULT_TABLES (cold and warm trades)
+   * @default DEFAULT_TABLES (warm trades, trade_events, quotes, bars_1m, bars_5m; cold the same and bars_1d)
    */
   readonly tables?: readonly TableSpec[];
   /**
