@@ -33,6 +33,7 @@ import { type UploadBacklog, Uploader } from './sync/uploader.ts';
 import { writeFileAtomic } from './warm/atomic-file.ts';
 import { type SealedFile, WarmWriter } from './warm/warm-writer.ts';
 import { WarmLedger } from './warm/warm-ledger.ts';
+import { type DiskSpace, applyWarmRetention, diskSpace } from './warm/retention.ts';
 import { WalBackpressureError, type WriteAheadLog, openLog } from './wal/write-ahead-log.ts';
 
 /** Why an event was not accepted beyond the feed's own reasons. */
@@ -99,6 +100,9 @@ export class EdgeAgent {
   private readonly recovery = { snapshotSeq: null as string | null, eventsReplayed: 0, orphansRemoved: 0 };
   private replayFinished: Promise<unknown> | undefined;
   private readApi: RunningReadApi | undefined;
+  private disk: DiskSpace | undefined;
+  private lastHousekeepingMs = 0;
+  private readonly retention = { filesDeleted: 0, keptUnsynced: 0 };
 
   constructor(
     private readonly config: AgentConfig,
@@ -163,6 +167,7 @@ export class EdgeAgent {
       onInvalidSnapshot: (file, defect, detail) => this.log('warn', 'snapshot skipped', { file, defect, detail }),
     });
     await this.recover();
+    this.disk = await diskSpace(this.config.dataDir);
 
     this.uploader = new Uploader({
       store: this.store,
@@ -175,7 +180,7 @@ export class EdgeAgent {
     this.uploader.start();
 
     if (this.config.httpPort !== undefined) {
-      this.readApi = await startReadApi({ view: this.hotView(), host: this.config.httpHost, port: this.config.httpPort });
+      this.readApi = await startReadApi({ view: this.hotView(), observe: () => this.observe(), host: this.config.httpHost, port: this.config.httpPort });
       this.log('info', 'read API listening', { url: this.readApi.url });
     }
     const checkEveryMs = Math.max(10, Math.min(1000, (this.config.flushIntervalSeconds * 1000) / 4));
@@ -430,8 +435,41 @@ export class EdgeAgent {
         await this.writer.flushDue();
         await this.cleanupLog();
         if (this.nowMs() - this.lastSnapshotMs >= this.config.snapshotIntervalSeconds * 1000) await this.snapshot();
+        if (this.nowMs() - this.lastHousekeepingMs >= 60_000) await this.housekeeping();
       })
       .catch((e: unknown) => this.log('error', 'periodic warm work failed; retrying', { error: (e as Error).message }));
+  }
+
+  /** Disk space check (statfs) and warm retention, once a minute. */
+  private async housekeeping(): Promise<void> {
+    this.lastHousekeepingMs = this.nowMs();
+    this.disk = await diskSpace(this.config.dataDir);
+    if (this.disk.freeRatio < this.config.diskWarnFreeRatio) {
+      this.log('warn', 'free disk space below the warning threshold', { dataDir: this.config.dataDir, freeBytes: this.disk.freeBytes, freeRatio: Number(this.disk.freeRatio.toFixed(4)), threshold: this.config.diskWarnFreeRatio });
+    }
+    const result = await applyWarmRetention({
+      ledger: this.ledger, warmDir: this.warmDir, store: this.store, retentionDays: this.config.warmRetentionDays,
+      nowNs: BigInt(this.nowMs()) * 1_000_000n, log: this.log,
+    });
+    this.retention.filesDeleted += result.deleted.length;
+    this.retention.keptUnsynced = result.keptUnsynced.length;
+    if (result.deleted.length > 0) this.log('info', 'warm retention deleted files with verified store copies', { files: result.deleted.length });
+  }
+
+  /** Everything the operator's views (metrics, health, status page) read, in one consistent snapshot. */
+  observe() {
+    return {
+      report: this.report(),
+      feed: { connected: this.feed?.connected ?? false, kind: this.config.feed },
+      hot: { memory: this.hot.memory(), stats: this.hot.stats },
+      wal: this.wal.stats(),
+      warm: { ...this.writer.stats, bufferedBytes: this.writer.bufferedBytes(), pendingFiles: this.writer.pendingFiles, retention: { ...this.retention } },
+      upload: this.uploader.backlog(),
+      disk: this.disk,
+      diskWarnFreeRatio: this.config.diskWarnFreeRatio,
+      snapshots: { lastSeq: this.lastSnapshotSeq.toString(), lastAtMs: this.lastSnapshotMs },
+      nowMs: this.nowMs(),
+    };
   }
 
   /** Removes log segments whose every event is in a sealed file and older than the newest snapshot needs. */
@@ -455,6 +493,9 @@ export class EdgeAgent {
     this.lastSnapshotMs = this.nowMs();
   }
 }
+
+/** What observe() returns: the agent's state for metrics, health checks and the status page. */
+export type AgentObservation = ReturnType<EdgeAgent['observe']>;
 
 function datasetOf(event: StoredEvent): DatasetName {
   switch (event.kind) {

@@ -45,6 +45,10 @@ export const AgentConfigSchema = z.strictObject({
   drainTimeoutSeconds: z.number().positive().max(3600).default(30),
   /** Reconnect when a subscribed feed sends nothing for this long; 0 = off (stock feeds are quiet out of hours). @default 0 */
   dataSilenceSeconds: z.number().min(0).max(86_400).default(0),
+  /** Warm files whose partition date is older than this many days go, once the store holds a verified copy. @default 7 */
+  warmRetentionDays: z.number().positive().max(3650).default(7),
+  /** Free disk below this share of the file system raises a warning. @default 0.1 */
+  diskWarnFreeRatio: z.number().min(0).max(1).default(0.1),
   /** Hot tier: event-time window of the trade and quote rings. @default 60 */
   hotWindowSeconds: z.number().positive().max(86_400).default(60),
   /** Hot tier: symbols held at most (least recently used evicted). @default 100 */

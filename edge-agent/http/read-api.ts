@@ -19,6 +19,8 @@ export interface HotView {
 
 export interface ReadApiOptions {
   readonly view: HotView;
+  /** The agent's whole state (EdgeAgent.observe), for metrics, health checks and the status page. */
+  readonly observe?: () => unknown;
   /** @default '127.0.0.1' */
   readonly host?: string;
   /** 0 picks a free port. */
