@@ -151,6 +151,7 @@ export class EdgeAgent {
       maxRowsPerFile: this.config.maxRowsPerFile,
       maxBufferedBytes: this.config.maxBufferedBytes,
       nowMs: this.nowMs,
+      firstUnusedPart: (partition) => this.ledger.nextPart(partition),
       onSealed: (file) => this.onSealed(file),
       onWriteError: (error, partition) => this.log('error', 'warm file not written; rows kept and retried', { partition, error: error.message, code: (error as NodeJS.ErrnoException).code }),
     });
@@ -435,7 +436,7 @@ export class EdgeAgent {
         await this.writer.flushDue();
         await this.cleanupLog();
         if (this.nowMs() - this.lastSnapshotMs >= this.config.snapshotIntervalSeconds * 1000) await this.snapshot();
-        if (this.nowMs() - this.lastHousekeepingMs >= 60_000) await this.housekeeping();
+        if (this.nowMs() - this.lastHousekeepingMs >= this.config.housekeepingIntervalSeconds * 1000) await this.housekeeping();
       })
       .catch((e: unknown) => this.log('error', 'periodic warm work failed; retrying', { error: (e as Error).message }));
   }

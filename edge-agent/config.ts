@@ -47,6 +47,8 @@ export const AgentConfigSchema = z.strictObject({
   dataSilenceSeconds: z.number().min(0).max(86_400).default(0),
   /** Warm files whose partition date is older than this many days go, once the store holds a verified copy. @default 7 */
   warmRetentionDays: z.number().positive().max(3650).default(7),
+  /** How often disk space and warm retention are checked. @default 60 */
+  housekeepingIntervalSeconds: z.number().positive().max(86_400).default(60),
   /** Free disk below this share of the file system raises a warning. @default 0.1 */
   diskWarnFreeRatio: z.number().min(0).max(1).default(0.1),
   /** Hot tier: event-time window of the trade and quote rings. @default 60 */

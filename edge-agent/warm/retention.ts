@@ -45,7 +45,7 @@ export interface RetentionOptions {
 
 /** Deletes warm files past retention whose verified copy is in the store; keeps (and reports) the rest. */
 export async function applyWarmRetention(options: RetentionOptions): Promise<RetentionResult> {
-  const cutoff: IsoDate = dateOfNs(options.nowNs - BigInt(options.retentionDays) * NS_PER_DAY);
+  const cutoff: IsoDate = dateOfNs(options.nowNs - BigInt(Math.round(options.retentionDays * 86_400)) * (NS_PER_DAY / 86_400n));
   const deleted: string[] = [];
   const keptUnsynced: string[] = [];
   for (const file of options.ledger.live()) {

@@ -49,7 +49,15 @@ export interface RemovedEntry {
   readonly atMs: number;
 }
 
-export type LedgerEntry = SealedEntry | UploadedEntry | RemovedEntry;
+/** The next unused part number of a partition, kept when its files' own entries are forgotten. */
+export interface PartsEntry {
+  readonly type: 'parts';
+  /** warmPartitionPath of the partition. */
+  readonly partition: string;
+  readonly next: number;
+}
+
+export type LedgerEntry = SealedEntry | UploadedEntry | RemovedEntry | PartsEntry;
 
 export interface WarmFileState {
   readonly sealed: SealedEntry;
@@ -63,6 +71,8 @@ export class LedgerError extends Error {
 
 export class WarmLedger {
   private readonly files = new Map<string, WarmFileState>();
+  /** Part numbers are never reused: a store key, once written, names one file forever. */
+  private readonly nextParts = new Map<string, number>();
   private fd: number;
   /** Lines that could not be parsed on load (a torn tail), for the operator's log. */
   readonly skippedLines: number;
@@ -101,8 +111,14 @@ export class WarmLedger {
   }
 
   private apply(entry: LedgerEntry): void {
+    if (entry.type === 'parts') {
+      this.nextParts.set(entry.partition, Math.max(this.nextParts.get(entry.partition) ?? 0, entry.next));
+      return;
+    }
     if (entry.type === 'sealed') {
       this.files.set(entry.path, { sealed: entry, uploaded: undefined, removed: undefined });
+      const partition = entry.path.slice(0, entry.path.lastIndexOf('/'));
+      this.nextParts.set(partition, Math.max(this.nextParts.get(partition) ?? 0, entry.part + 1));
       return;
     }
     const state = this.files.get(entry.path);
@@ -113,12 +129,17 @@ export class WarmLedger {
 
   /** Appends an entry durably (written and fsynced before it returns). */
   record(entry: LedgerEntry): void {
-    if (entry.type !== 'sealed' && !this.files.has(entry.path)) {
+    if (entry.type !== 'sealed' && entry.type !== 'parts' && !this.files.has(entry.path)) {
       throw new LedgerError(`ledger ${this.path}: ${entry.type} entry for unknown warm file ${entry.path}`);
     }
     writeSync(this.fd, `${JSON.stringify(entry)}\n`);
     fsyncSync(this.fd);
     this.apply(entry);
+  }
+
+  /** The lowest part number never used in a partition (by warmPartitionPath). */
+  nextPart(partition: string): number {
+    return this.nextParts.get(partition) ?? 0;
   }
 
   get(path: string): WarmFileState | undefined {
@@ -140,8 +161,9 @@ export class WarmLedger {
     const temp = join(dirname(this.path), `.${Date.now()}.ledger.tmp`);
     const fd = openSync(temp, 'w');
     try {
+      for (const [partition, next] of this.nextParts) writeSync(fd, `${JSON.stringify({ type: 'parts', partition, next })}\n`);
       for (const state of this.files.values()) {
-        if (state.removed?.type === 'deleted') continue; // gone for good: nothing left to remember
+        if (state.removed?.type === 'deleted') continue; // gone for good; its part number lives on above
         writeSync(fd, `${JSON.stringify(state.sealed)}\n`);
         if (state.uploaded !== undefined) writeSync(fd, `${JSON.stringify(state.uploaded)}\n`);
         if (state.removed !== undefined) writeSync(fd, `${JSON.stringify(state.removed)}\n`);

@@ -47,6 +47,8 @@ export interface WarmWriterOptions {
   readonly onWriteError?: (error: Error, partition: string) => void;
   /** Milliseconds clock for buffer ages; injectable for tests. */
   readonly nowMs?: () => number;
+  /** The lowest part number never used in a partition, from durable records (files deleted by retention included). */
+  readonly firstUnusedPart?: (partitionPath: string) => number;
 }
 
 interface Buffer<D extends DatasetName = DatasetName> {
@@ -232,7 +234,7 @@ export class WarmWriter {
   private async allocatePart(partitionPath: string): Promise<number> {
     let next = this.nextPart.get(partitionPath);
     if (next === undefined) {
-      next = 0;
+      next = this.options.firstUnusedPart?.(partitionPath) ?? 0;
       try {
         for (const name of await readdir(join(this.options.warmDir, partitionPath))) {
           const m = /^part-(\d{5})\.parquet$/.exec(name);

@@ -26,6 +26,11 @@ export interface CrashRunOptions {
   /** Kill moments are drawn from [minMs, maxMs] after each start. */
   readonly killWindowMs: readonly [number, number];
   readonly log?: (line: string) => void;
+  /**
+   * With retention on (0 days), the replayed days are past retention at once: warm files leave the host as soon as
+   * their verified copy is in the store, so the check reads the store instead of the warm directory.
+   */
+  readonly retention?: boolean;
 }
 
 export interface CrashRunResult {
@@ -39,6 +44,8 @@ export interface CrashRunResult {
   readonly extra: number;
   readonly storeProblems: string[];
   readonly finalExitCode: number | null;
+  readonly localWarmFiles: number;
+  readonly storedObjects: number;
 }
 
 function prng(seed: number): () => number {
@@ -59,7 +66,8 @@ export async function runCrashScenario(options: CrashRunOptions): Promise<CrashR
   const dataDir = mkdtempSync(join(tmpdir(), 'tv-crash-'));
   const configPath = join(dataDir, '..', `${relative(tmpdir(), dataDir)}-config.json`);
   // Small files, frequent snapshots and flushes: every kind of write is in flight somewhere when the kill lands.
-  writeFileSync(configPath, JSON.stringify({ snapshotIntervalSeconds: 0.4, maxRowsPerFile: 3000, walFsyncIntervalMs: 5 }));
+  // Without retention the check reads the warm files themselves (the replayed days are years old).
+  writeFileSync(configPath, JSON.stringify({ snapshotIntervalSeconds: 0.4, maxRowsPerFile: 3000, walFsyncIntervalMs: 5, warmRetentionDays: options.retention === true ? 0.000001 : 3650, housekeepingIntervalSeconds: 0.5 }));
   const args = [CLI, 'agent', '--data-dir', dataDir, '--config', configPath, '--flush-interval', '0.3', '--speed', String(options.speed), '--agent-id', 'crash-1', '--replay', ...options.files];
   let kills = 0;
   let restarts = 0;
@@ -105,9 +113,10 @@ export async function runCrashScenario(options: CrashRunOptions): Promise<CrashR
       const source = dataset === 'trades'
         ? `SELECT ts_ns::BIGINT AS ts_ns, symbol, trade_id::BIGINT AS trade_id, price::DOUBLE AS price, size::DOUBLE AS size, exchange FROM read_csv(${sql(file)}, header = true, all_varchar = true)`
         : `SELECT ts_ns::BIGINT AS ts_ns, symbol, bid_px::DOUBLE AS bid_price, nullif(bid_sz, '')::DOUBLE AS bid_size, ask_px::DOUBLE AS ask_price, nullif(ask_sz, '')::DOUBLE AS ask_size, exchange FROM read_csv(${sql(file)}, header = true, all_varchar = true)`;
+      const root = options.retention === true ? join(dataDir, 'store', 'warm') : join(dataDir, 'warm');
       const warm = dataset === 'trades'
-        ? `SELECT ts_ns, symbol, trade_id, price, size, exchange FROM read_parquet(${sql(join(dataDir, 'warm', 'trades', '**', '*.parquet'))})`
-        : `SELECT ts_ns, symbol, bid_price, bid_size, ask_price, ask_size, bid_exchange AS exchange FROM read_parquet(${sql(join(dataDir, 'warm', 'quotes', '**', '*.parquet'))})`;
+        ? `SELECT ts_ns, symbol, trade_id, price, size, exchange FROM read_parquet(${sql(join(root, 'trades', '**', '*.parquet'))})`
+        : `SELECT ts_ns, symbol, bid_price, bid_size, ask_price, ask_size, bid_exchange AS exchange FROM read_parquet(${sql(join(root, 'quotes', '**', '*.parquet'))})`;
       const count = async (q: string) => Number(((await db.runAndReadAll(`SELECT count(*) AS n FROM (${q})`)).getRowObjectsJS()[0] as { n: bigint }).n);
       expectedRows[dataset] = await count(source);
       warmRows[dataset] = await count(warm);
@@ -126,7 +135,7 @@ export async function runCrashScenario(options: CrashRunOptions): Promise<CrashR
   const local = readdirSync(warmDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.parquet')).sort();
   const stored = readdirSync(storeWarm, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.parquet')).sort();
   const expectedKeys = local.map((f) => f.replace(/\.parquet$/, '-crash-1.parquet'));
-  if (JSON.stringify(expectedKeys) !== JSON.stringify(stored)) {
+  if (options.retention !== true && JSON.stringify(expectedKeys) !== JSON.stringify(stored)) {
     storeProblems.push(`store holds ${stored.length} objects, warm dir ${local.length} files; differing: ${[...new Set([...stored, ...expectedKeys])].filter((k) => !stored.includes(k) || !expectedKeys.includes(k)).slice(0, 5).join(', ')}`);
   }
   for (const f of local) {
@@ -140,7 +149,7 @@ export async function runCrashScenario(options: CrashRunOptions): Promise<CrashR
     }
     if (a !== b) storeProblems.push(`${f}: store copy differs`);
   }
-  return { dataDir, kills, restarts, expectedRows, warmRows, missing, extra, storeProblems, finalExitCode };
+  return { dataDir, kills, restarts, expectedRows, warmRows, missing, extra, storeProblems, finalExitCode, localWarmFiles: local.length, storedObjects: stored.length };
 }
 
 // `npm run test:crash -- --iterations N [--seed S]`: N kills in all, spread over scenarios of up to 10 kills each.
