@@ -127,9 +127,12 @@ async function runAgent(argv: string[]): Promise<number> {
   const layers = values.config === undefined ? { cli } : { cli, file: readConfigFile(values.config), filePath: values.config };
   const config = resolveAgentConfig(layers);
   const log = createLogger('tickvault-agent');
-  const store = await openStore(config.store);
+  const { openStoreWithClient } = await import('../core/object-store/open-store.ts');
+  const { s3IncompleteUploadJanitor } = await import('../edge-agent/sync/multipart-janitor.ts');
+  const s3Options = Object.fromEntries(Object.entries(config.s3).filter(([, v]) => v !== undefined));
+  const { store, s3 } = openStoreWithClient(config.store, s3Options);
   log('info', 'agent starting', { config: redactedConfig(config), store: store.description });
-  const agent = new EdgeAgent(config, { store, log });
+  const agent = new EdgeAgent(config, { store, log, ...(s3 === undefined ? {} : { janitor: s3IncompleteUploadJanitor(s3) }) });
 
   let stopping: Promise<number> | undefined;
   const stop = (why: string): Promise<number> => {
@@ -244,7 +247,16 @@ function printHelp(): number {
   return 0;
 }
 
+/** Operator commands live in edge-agent/ops/ (status, verify, repair). */
+const opsCommand = (name: 'runStatusCommand' | 'runVerifyCommand' | 'runRepairCommand') => async (argv: string[]): Promise<number> => {
+  const ops = await import('../edge-agent/ops/commands.ts');
+  return ops[name](argv);
+};
+
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  status: opsCommand('runStatusCommand'),
+  verify: opsCommand('runVerifyCommand'),
+  repair: opsCommand('runRepairCommand'),
   agent: runAgent,
   sim: runSim,
   compact: runCompact,

@@ -29,6 +29,7 @@ import type { LogFn } from './log.ts';
 import { type RunningSimulator, startSimulator } from './simulator/simulator-server.ts';
 import { SnapshotStore } from './snapshot/snapshot-store.ts';
 import { resolveAgentId } from './sync/agent-id.ts';
+import type { IncompleteUploadJanitor } from './sync/multipart-janitor.ts';
 import { type UploadBacklog, Uploader } from './sync/uploader.ts';
 import { writeFileAtomic } from './warm/atomic-file.ts';
 import { type SealedFile, WarmWriter } from './warm/warm-writer.ts';
@@ -60,6 +61,8 @@ export interface AgentReport {
 
 export interface AgentDeps {
   readonly store: ObjectStore;
+  /** Aborts this agent's incomplete multipart uploads (S3 stores). */
+  readonly janitor?: IncompleteUploadJanitor;
   readonly log: LogFn;
   /** Milliseconds clock for flush ages and snapshot timing. @default Date.now */
   readonly nowMs?: () => number;
@@ -73,6 +76,7 @@ export class EdgeAgent {
   private readonly store: ObjectStore;
   private readonly log: LogFn;
   private readonly nowMs: () => number;
+  private readonly janitor: IncompleteUploadJanitor | undefined;
   private hot: HotTier;
   private writer!: WarmWriter;
   private ledger!: WarmLedger;
@@ -111,6 +115,7 @@ export class EdgeAgent {
     this.store = deps.store;
     this.log = deps.log;
     this.nowMs = deps.nowMs ?? Date.now;
+    this.janitor = deps.janitor;
     this.warmDir = join(config.dataDir, 'warm');
     this.stateDir = join(config.dataDir, 'state');
     this.hot = this.newHotTier();
@@ -177,6 +182,7 @@ export class EdgeAgent {
       agentId: this.agentId,
       concurrency: this.config.uploadConcurrency,
       log: this.log,
+      ...(this.janitor === undefined ? {} : { janitor: this.janitor }),
     });
     this.uploader.start();
 

@@ -25,6 +25,17 @@ export const AgentConfigSchema = z.strictObject({
   replayFiles: z.array(z.string().min(1)).default([]),
   /** Replay speed: 1 = real time by the events' own timestamps, N = N times faster, 'max' = as fast as possible. @default 'max' */
   replaySpeed: z.union([z.number().positive().max(1_000_000), z.literal('max')]).default('max'),
+  /** S3 settings when the store is s3://bucket/prefix; credentials come from the standard AWS SDK chain only. */
+  s3: z.strictObject({
+    /** An S3-compatible endpoint, e.g. http://127.0.0.1:8080. @default the AWS endpoint of the region */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** @default AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1 */
+    region: z.string().min(1).optional(),
+    /** Path-style URLs, which most S3-compatible servers need. @default false */
+    forcePathStyle: z.boolean().optional(),
+    /** Checksums only where required (Swift and similar servers). @default false */
+    compatibilityMode: z.boolean().optional(),
+  }).default({}),
   /** Part of every store key; recorded in the data dir on first start. @default derived from the host name */
   agentId: z.string().optional(),
   /** Local read API port; 0 picks a free port (logged). Off when unset. */
@@ -120,7 +131,7 @@ export function resolveAgentConfig(layers: {
   if (env['APCA_API_SECRET_KEY'] !== undefined) fromEnv.alpacaSecretKey = env['APCA_API_SECRET_KEY'];
   const fileLayer = layers.file ?? {};
   const cliLayer = layers.cli ?? {};
-  const merged = { ...fileLayer, ...fromEnv, ...cliLayer, sim: { ...fileLayer.sim, ...cliLayer.sim } };
+  const merged = { ...fileLayer, ...fromEnv, ...cliLayer, sim: { ...fileLayer.sim, ...cliLayer.sim }, s3: { ...fileLayer.s3, ...cliLayer.s3 } };
   const parsed = AgentConfigSchema.safeParse(merged);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, layers.filePath ?? 'config'));
   const config = parsed.data;

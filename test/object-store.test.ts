@@ -570,10 +570,15 @@ describe('parseStoreSpec and openStore', () => {
     expect((store as S3ObjectStore).bucket).toBe('market-data');
     expect((store as S3ObjectStore).prefix).toBe('prod/');
 
-    expect(s3ClientConfig({ region: 'eu-west-1' })).toEqual({ region: 'eu-west-1' });
+    // Timeouts are always set: a silent server must fail the request, not hang it.
+    const requestHandler = { requestTimeout: 60_000, connectionTimeout: 5_000, throwOnRequestTimeout: true };
+    expect(s3ClientConfig({ region: 'eu-west-1' })).toEqual({ region: 'eu-west-1', requestHandler });
+    expect(s3ClientConfig({ region: 'eu-west-1', requestTimeoutMs: 1000, connectionTimeoutMs: 200 }).requestHandler)
+      .toEqual({ requestTimeout: 1000, connectionTimeout: 200, throwOnRequestTimeout: true });
     const base = { endpoint: 'http://127.0.0.1:9000', region: 'x', forcePathStyle: true };
-    expect(s3ClientConfig({ ...base, compatibilityMode: false })).toEqual(base);
+    expect(s3ClientConfig({ ...base, compatibilityMode: false })).toEqual({ ...base, requestHandler });
     expect(s3ClientConfig({ ...base, compatibilityMode: true })).toEqual({
+      requestHandler,
       region: 'x',
       endpoint: 'http://127.0.0.1:9000',
       forcePathStyle: true,

@@ -27,6 +27,16 @@ export interface S3StoreOptions {
   readonly compatibilityMode?: boolean;
   /** Keys per ListObjectsV2 page, 1..1000. @default 1000 */
   readonly listPageSize?: number;
+  /** A request with no answer for this long fails (and is retried by the caller). @default 60_000 */
+  readonly requestTimeoutMs?: number;
+  /** Connecting longer than this fails. @default 5_000 */
+  readonly connectionTimeoutMs?: number;
+}
+
+/** An opened store, with the S3 client behind it when there is one (for multipart clean-up). */
+export interface OpenedStore {
+  readonly store: ObjectStore;
+  readonly s3?: { readonly client: S3Client; readonly bucket: string; readonly prefix: string };
 }
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -65,14 +75,21 @@ export function parseStoreSpec(spec: string): StoreSpec {
 
 /** Opens the store `spec` names; `options` apply to S3 only. */
 export function openStore(spec: string, options: S3StoreOptions = {}): ObjectStore {
+  return openStoreWithClient(spec, options).store;
+}
+
+/** Like openStore, also handing back the S3 client (the agent aborts its own incomplete multipart uploads with it). */
+export function openStoreWithClient(spec: string, options: S3StoreOptions = {}): OpenedStore {
   const parsed = parseStoreSpec(spec);
-  if (parsed.kind === 'local') return new LocalDirectoryStore(resolve(parsed.dir));
-  return new S3ObjectStore({
-    client: new S3Client(s3ClientConfig(options)),
+  if (parsed.kind === 'local') return { store: new LocalDirectoryStore(resolve(parsed.dir)) };
+  const client = new S3Client(s3ClientConfig(options));
+  const store = new S3ObjectStore({
+    client,
     bucket: parsed.bucket,
     prefix: parsed.prefix,
     ...(options.listPageSize === undefined ? {} : { listPageSize: options.listPageSize }),
   });
+  return { store, s3: { client, bucket: parsed.bucket, prefix: parsed.prefix } };
 }
 
 /** The client settings openStore uses for an s3:// spec; throws StoreConfigError on a bad endpoint. */
@@ -89,6 +106,12 @@ export function s3ClientConfig(options: S3StoreOptions): S3ClientConfig {
     ...(options.compatibilityMode === true
       ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
       : {}),
+    // Without these the SDK waits for ever on a server that accepted the connection and went silent.
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 60_000,
+      connectionTimeout: options.connectionTimeoutMs ?? 5_000,
+      throwOnRequestTimeout: true,
+    },
   };
 }
 
