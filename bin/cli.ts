@@ -35,6 +35,9 @@ Commands:
               --http PORT            local read API on 127.0.0.1 (0 picks a free port)
               --agent-id ID          part of every store key (default: from the host name)
               --config FILE          JSON config file (keys as in the README); flags override it
+  backfill  Fill the gaps the agent recorded from Alpaca's historical API into warm files (agent stopped)
+              tickvault backfill [--data-dir DIR] [--base-url URL]   (credentials: APCA_API_KEY_ID / APCA_API_SECRET_KEY)
+  status    A summary of every tier      verify   manifests, files, objects and rows agree      repair   fix what verify finds
   validate  Check warm files (footer, schema version, pages, rows and checksum against the manifest);
             bad files move to DATA_DIR/quarantine and are never uploaded or compacted
               tickvault validate PATH... [--data-dir DIR] [--no-quarantine]
@@ -254,6 +257,7 @@ const opsCommand = (name: 'runStatusCommand' | 'runVerifyCommand' | 'runRepairCo
 };
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  backfill: async (argv) => (await import('../edge-agent/feed/backfill-command.ts')).runBackfillCommand(argv),
   status: opsCommand('runStatusCommand'),
   verify: opsCommand('runVerifyCommand'),
   repair: opsCommand('runRepairCommand'),

@@ -14,6 +14,10 @@ import { AlpacaHistoricalClient, HistoricalError, type HistoricalDataset, retryA
 import { formatRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
 import { type RestRow, type RunningRestServer, startAlpacaRestServer } from './support/alpaca-rest-server.ts';
 
+import { runCli } from './support/cli.ts';
+import { duckdbRows, sqlPath } from './support/duckdb.ts';
+import { WarmLedger } from '../edge-agent/warm/warm-ledger.ts';
+
 const KEY = 'AKBACKFILLKEY0000001';
 const SECRET = 'backfill-secret-abcdef0123456789';
 const S = 1_000_000_000n;
@@ -202,5 +206,35 @@ describe('backfill', () => {
     expect(retryAfterMs('soon')).toBeUndefined();
     expect(retryAfterMs(new Date(10_000).toUTCString(), 4_000)).toBe(6_000);
     expect(retryAfterMs(new Date(1_000).toUTCString(), 4_000)).toBe(0);
+  });
+});
+
+describe('tickvault backfill (the command)', () => {
+  it('seals the gap rows as warm files in the ledger and a rerun fetches nothing', async () => {
+    const { server, dataDir, gapLog } = await setUp();
+    await gapLog.record(GAP);
+    const env = { APCA_API_KEY_ID: KEY, APCA_API_SECRET_KEY: SECRET };
+    const first = await runCli(['backfill', '--data-dir', dataDir, '--base-url', server.baseUrl], { env });
+    expect(first.code, first.stderr.slice(-1500)).toBe(0);
+    expect(first.stderr).not.toContain(SECRET);
+    const report = JSON.parse(first.stdout.trim()) as { gapsFilled: number; rows: Record<string, number> };
+    expect(report.gapsFilled).toBe(1);
+    const expected = expectedTrades(aaplTrades, 'AAPL').length + expectedTrades(btcTrades, 'BTC/USD').length;
+    expect(report.rows['trades']).toBe(expected);
+    const [count] = await duckdbRows(`SELECT count(*)::INTEGER AS n FROM read_parquet(${sqlPath(join(dataDir, 'warm', 'trades', '**', '*.parquet'))})`);
+    expect(count?.['n']).toBe(expected);
+    const ledger = WarmLedger.open(join(dataDir, 'state', 'warm-ledger.jsonl'));
+    expect(ledger.pendingUpload().reduce((n, e) => n + (e.dataset === 'trades' ? e.rows : 0), 0)).toBe(expected);
+    ledger.close();
+    const requests = server.requests.length;
+    const again = await runCli(['backfill', '--data-dir', dataDir, '--base-url', server.baseUrl], { env });
+    expect(again.code).toBe(0);
+    expect(server.requests.length).toBe(requests);
+  }, 60_000);
+
+  it('refuses to run without credentials, naming them', async () => {
+    const run = await runCli(['backfill', '--data-dir', tmpdir()], { env: { APCA_API_KEY_ID: '', APCA_API_SECRET_KEY: undefined } });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/APCA_API_KEY_ID and APCA_API_SECRET_KEY/);
   });
 });
