@@ -37,10 +37,17 @@ export function parseIsoMonth(value: string): IsoMonth {
   return value;
 }
 
-/** The UTC calendar date of an instant. */
+let cachedDay = Number.NaN;
+let cachedDate = '';
+
+/** The UTC calendar date of an instant. (Called per event: the last day's string is cached.) */
 export function dateOfNs(tsNs: EpochNs): IsoDate {
-  const day = tsNs >= 0n ? tsNs / NS_PER_DAY : (tsNs - NS_PER_DAY + 1n) / NS_PER_DAY;
-  return new Date(Number(day) * 86_400_000).toISOString().slice(0, 10);
+  const day = Number(tsNs >= 0n ? tsNs / NS_PER_DAY : (tsNs - NS_PER_DAY + 1n) / NS_PER_DAY);
+  if (day !== cachedDay) {
+    cachedDate = new Date(day * 86_400_000).toISOString().slice(0, 10);
+    cachedDay = day;
+  }
+  return cachedDate;
 }
 
 export function monthOfDate(date: IsoDate): IsoMonth {

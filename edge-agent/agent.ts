@@ -24,7 +24,7 @@ import { HotTier } from './hot/hot-tier.ts';
 import type { QuoteBatch } from './hot/quote-window.ts';
 import type { TradeBatch } from './hot/trade-window.ts';
 import { type RunningReadApi, startReadApi } from './http/read-api.ts';
-import { type SourcePosition, type StoredEvent, decodeEventRecord, encodeEventRecord } from './ingest/event-codec.ts';
+import { type SourcePosition, type StoredEvent, decodeEventRecord, encodeEventRecord, encodeRawFrameRecord } from './ingest/event-codec.ts';
 import type { LogFn } from './log.ts';
 import { type RunningSimulator, startSimulator } from './simulator/simulator-server.ts';
 import { SnapshotStore } from './snapshot/snapshot-store.ts';
@@ -377,7 +377,10 @@ export class EdgeAgent {
     if (events.length === 0 && position === undefined) return;
     let seq: bigint;
     try {
-      seq = this.wal.append(encodeEventRecord(position === undefined ? { events } : { events, position }));
+      const payload = position === undefined && frame.text !== undefined
+        ? encodeRawFrameRecord(frame.text)
+        : encodeEventRecord(position === undefined ? { events } : { events, position });
+      seq = this.wal.append(payload);
     } catch (error) {
       if (!(error instanceof WalBackpressureError)) throw error;
       // The disk is not taking writes and the log's memory bound is reached: these events cannot be made durable.

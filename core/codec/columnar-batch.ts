@@ -31,19 +31,18 @@ export class ColumnarBatch<D extends DatasetName> {
     return this.rowCount;
   }
 
-  /** Bytes held by the column arrays (capacity, not just length), for memory accounting. */
+  /** Bytes held by the column arrays (capacity, not just length), for memory accounting. O(columns). */
   get byteSize(): number {
-    let bytes = 0;
+    let bytes = this.stringBytes;
     for (const s of this.storage) {
-      if (s.kind === 'string') {
-        for (let i = 0; i < this.rowCount; i++) bytes += 16 + (s.values[i]?.length ?? 0) * 2;
-        bytes += s.values.length * 8;
-      } else {
-        bytes += s.values.byteLength + (s.nulls?.byteLength ?? 0);
-      }
+      if (s.kind === 'string') bytes += s.values.length * 8;
+      else bytes += s.values.byteLength + (s.nulls?.byteLength ?? 0);
     }
     return bytes;
   }
+
+  /** Running estimate of string payloads (V8 header plus two bytes a character), kept as rows arrive. */
+  private stringBytes = 0;
 
   append(row: RowOf<D>): void {
     if (this.rowCount === this.capacity) this.grow();
@@ -65,6 +64,7 @@ export class ColumnarBatch<D extends DatasetName> {
         }
       } else {
         s.values[i] = value as string;
+        this.stringBytes += 16 + (value as string).length * 2;
       }
     }
     this.rowCount++;

@@ -35,6 +35,11 @@ export interface ParsedFrame {
   readonly rejects: Reject[];
   /** Messages in the frame (data and control), for received = accepted + rejected + control accounting. */
   readonly messageCount: number;
+  /**
+   * The JSON text the frame was parsed from, when it came as text. Parsing is deterministic, so the agent logs this
+   * text as is rather than re-encoding the events: recovery parses it again into the same events.
+   */
+  readonly text?: string;
 }
 
 class Invalid {
@@ -385,7 +390,7 @@ export function parseJsonFrame(text: string): ParsedFrame {
   } catch {
     return rejectedFrame('malformed_frame', `unparsable JSON (${text.length} characters)`);
   }
-  return parseDecodedFrame(decoded);
+  return { ...parseDecodedFrame(decoded), text };
 }
 
 /** The msgpack decoder: int64/uint64 become bigint (exact), map keys must be strings or numbers. Reused: stateless between calls. */

@@ -4,6 +4,7 @@
  * the ingest path's critical cost, and readable with any JSON tool when an operator needs to look.
  */
 import type { BarRow, QuoteRow, TradeEventRow, TradeRow } from '../../core/datasets.ts';
+import { parseJsonFrame } from '../feed/alpaca-messages.ts';
 import type { FeedEvent } from '../feed/feed-event.ts';
 
 /** A durable point in a replayed file: the next unread byte. */
@@ -49,6 +50,17 @@ function encodeEvent(e: StoredEvent): unknown[] {
   }
 }
 
+/** First byte of a record holding an Alpaca JSON frame verbatim (encoded records start with '{'). */
+const RAW_FRAME_TAG = 0x01;
+
+/** A record of a live frame: its JSON text as received, behind a one-byte tag. No re-encoding on the hot path. */
+export function encodeRawFrameRecord(text: string): Uint8Array {
+  const bytes = Buffer.allocUnsafe(1 + Buffer.byteLength(text));
+  bytes[0] = RAW_FRAME_TAG;
+  bytes.write(text, 1, 'utf8');
+  return bytes;
+}
+
 export function encodeEventRecord(record: EventRecord): Uint8Array {
   const body = record.position === undefined
     ? { e: record.events.map(encodeEvent) }
@@ -85,8 +97,13 @@ function decodeEvent(a: unknown[]): StoredEvent {
   }
 }
 
-/** Decodes a record written by encodeEventRecord. The log's CRC already vouches for the bytes; this checks shape. */
+/** Decodes a record written by encodeEventRecord or encodeRawFrameRecord. The log's CRC vouches for the bytes. */
 export function decodeEventRecord(bytes: Uint8Array): EventRecord {
+  if (bytes[0] === RAW_FRAME_TAG) {
+    // The same parser as at ingest, so exactly the events accepted then (statuses are counted, never stored).
+    const frame = parseJsonFrame(decoder.decode(bytes.subarray(1)));
+    return { events: frame.events.filter((e): e is StoredEvent => e.kind !== 'status') };
+  }
   let body: { e?: unknown; p?: unknown };
   try {
     body = JSON.parse(decoder.decode(bytes)) as { e?: unknown; p?: unknown };

@@ -72,6 +72,7 @@ export class WarmWriter {
   private readonly sealing: Buffer[] = [];
   private readonly nextPart = new Map<string, number>();
   private writing: Promise<void> | undefined;
+  private lastBuffer: Buffer | undefined;
   private readonly nowMs: () => number;
   readonly stats = {
     rowsBuffered: 0,
@@ -93,8 +94,17 @@ export class WarmWriter {
     const ts = (row as { ts: bigint }).ts;
     const symbol = (row as { symbol: string }).symbol;
     const date = dateOfNs(ts);
-    const key = `${dataset}\u0000${date}\u0000${symbol}`;
-    let buffer = this.buffers.get(key) as Buffer<D> | undefined;
+    // Consecutive rows usually share a partition: skip building the key for them.
+    const last = this.lastBuffer;
+    let buffer: Buffer<D> | undefined;
+    let key: string;
+    if (last !== undefined && last.dataset === dataset && last.symbol === symbol && last.date === date && this.buffers.get(last.key) === last) {
+      buffer = last as unknown as Buffer<D>;
+      key = last.key;
+    } else {
+      key = `${dataset}\u0000${date}\u0000${symbol}`;
+      buffer = this.buffers.get(key) as Buffer<D> | undefined;
+    }
     if (buffer === undefined) {
       buffer = {
         key, dataset, date, symbol, batch: new ColumnarBatch(dataset, 256), openedAtMs: this.nowMs(),
@@ -111,6 +121,7 @@ export class WarmWriter {
       if (buffer.maxTradeId === undefined || id > buffer.maxTradeId) buffer.maxTradeId = id;
     }
     buffer.lastSeq = seq;
+    this.lastBuffer = buffer as unknown as Buffer;
     this.stats.rowsBuffered++;
     if (buffer.batch.length >= this.options.maxRowsPerFile) this.seal(key);
   }
