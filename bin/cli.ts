@@ -163,7 +163,14 @@ async function runAgent(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (error) {
+    // A fatal feed error (bad credentials, no subscription) ends the run: drain what was taken, then fail.
+    log('error', 'agent could not start', { error: (error as Error).message });
+    await agent.stop().catch(() => {});
+    throw error;
+  }
   if (agent.readApiUrl !== undefined) process.stderr.write(`tickvault: read API on ${agent.readApiUrl}\n`);
   if (config.feed === 'replay') {
     // A replay ends by itself when every file is read: drain and exit (unless --duration comes first).
@@ -289,4 +296,6 @@ try {
   process.stderr.write(`tickvault: ${e.message}\n`);
   if (process.env['TICKVAULT_DEBUG'] !== undefined && e.stack !== undefined) process.stderr.write(`${e.stack}\n`);
   process.exitCode = e instanceof UsageError || e.name === 'UsageError' ? 2 : 1;
+  // Timers or sockets a failed command left open must not keep the process alive after its error.
+  process.exit(process.exitCode);
 }

@@ -35,6 +35,7 @@ import { writeFileAtomic } from './warm/atomic-file.ts';
 import { type SealedFile, WarmWriter } from './warm/warm-writer.ts';
 import { WarmLedger } from './warm/warm-ledger.ts';
 import { type DiskSpace, applyWarmRetention, diskSpace } from './warm/retention.ts';
+import { LatencyHistogram } from './wal/latency-histogram.ts';
 import { WalBackpressureError, type WriteAheadLog, openLog } from './wal/write-ahead-log.ts';
 
 /** Why an event was not accepted beyond the feed's own reasons. */
@@ -107,6 +108,8 @@ export class EdgeAgent {
   private disk: DiskSpace | undefined;
   private lastHousekeepingMs = 0;
   private readonly retention = { filesDeleted: 0, keptUnsynced: 0 };
+  /** Time of each periodic flush check that sealed something (seal + write + record). */
+  private readonly flushLatency = new LatencyHistogram();
 
   constructor(
     private readonly config: AgentConfig,
@@ -187,7 +190,7 @@ export class EdgeAgent {
     this.uploader.start();
 
     if (this.config.httpPort !== undefined) {
-      this.readApi = await startReadApi({ view: this.hotView(), observe: () => this.observe(), host: this.config.httpHost, port: this.config.httpPort });
+      this.readApi = await startReadApi({ view: this.hotView(), observe: () => this.observe(), store: this.store, log: this.log, host: this.config.httpHost, port: this.config.httpPort });
       this.log('info', 'read API listening', { url: this.readApi.url });
     }
     const checkEveryMs = Math.max(10, Math.min(1000, (this.config.flushIntervalSeconds * 1000) / 4));
@@ -442,7 +445,10 @@ export class EdgeAgent {
   private periodic(): void {
     this.flushing = this.flushing
       .then(async () => {
+        const filesBefore = this.writer.stats.filesWritten;
+        const startedNs = process.hrtime.bigint();
         await this.writer.flushDue();
+        if (this.writer.stats.filesWritten > filesBefore) this.flushLatency.record(Number(process.hrtime.bigint() - startedNs) / 1e6);
         await this.cleanupLog();
         if (this.nowMs() - this.lastSnapshotMs >= this.config.snapshotIntervalSeconds * 1000) await this.snapshot();
         if (this.nowMs() - this.lastHousekeepingMs >= this.config.housekeepingIntervalSeconds * 1000) await this.housekeeping();
@@ -473,7 +479,10 @@ export class EdgeAgent {
       feed: { connected: this.feed?.connected ?? false, kind: this.config.feed },
       hot: { memory: this.hot.memory(), stats: this.hot.stats },
       wal: this.wal.stats(),
-      warm: { ...this.writer.stats, bufferedBytes: this.writer.bufferedBytes(), pendingFiles: this.writer.pendingFiles, retention: { ...this.retention } },
+      warm: {
+        ...this.writer.stats, bufferedBytes: this.writer.bufferedBytes(), pendingFiles: this.writer.pendingFiles, retention: { ...this.retention },
+        writeLatency: this.writer.writeLatency.summary(), flushLatency: this.flushLatency.summary(),
+      },
       upload: this.uploader.backlog(),
       disk: this.disk,
       diskWarnFreeRatio: this.config.diskWarnFreeRatio,

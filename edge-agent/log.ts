@@ -9,7 +9,16 @@ export function createLogger(name: string, level = process.env['TICKVAULT_LOG_LE
     {
       name,
       level,
-      redact: { paths: ['secret', 'key', '*.secret', '*.key', '*.alpacaSecretKey', '*.alpacaKeyId', 'alpacaSecretKey', 'alpacaKeyId', '*.authorization'], censor: '[redacted]' },
+      redact: {
+        paths: [
+          'secret', 'key', '*.secret', '*.key', '*.alpacaSecretKey', '*.alpacaKeyId', 'alpacaSecretKey', 'alpacaKeyId',
+          '*.authorization', '*.Authorization', 'headers.authorization', 'headers.Authorization',
+          '*.headers.authorization', '*.headers.Authorization', 'req.headers.authorization',
+          '*["apca-api-key-id"]', '*["apca-api-secret-key"]', '*["APCA-API-KEY-ID"]', '*["APCA-API-SECRET-KEY"]',
+          '*.headers["apca-api-key-id"]', '*.headers["apca-api-secret-key"]',
+        ],
+        censor: '[redacted]',
+      },
     },
     pino.destination({ fd: 2, sync: true }),
   );

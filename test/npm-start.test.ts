@@ -41,13 +41,29 @@ it('npm start writes warm Parquet within 30 s, and Ctrl-C drains every buffer', 
   expect(count?.['n']).toBe(report.rowsWritten['trades']);
 }, 60_000);
 
+/** Resolves once the child's stderr shows the feed subscribed: its signal handlers are in place by then. */
+function subscribed(child: ReturnType<typeof spawn>, limitMs = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`agent not subscribed after ${limitMs} ms: ${seen.slice(-500)}`)), limitMs);
+    child.stderr?.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes('feed subscribed')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
 it('the agent npm start runs exits 0 after draining, even when Ctrl-C arrives twice at once', async () => {
   const start = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
   expect(start).toBe('node bin/tickvault.js agent --flush-interval 10');
   const dataDir = mkdtempSync(join(tmpdir(), 'tv-start-'));
   const child = spawn(process.execPath, [CLI, 'agent', '--flush-interval', '10', '--data-dir', dataDir], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const done = collect(child);
-  await new Promise((r) => setTimeout(r, 4000));
+  await subscribed(child);
+  await new Promise((r) => setTimeout(r, 1000));
   child.kill('SIGINT');
   child.kill('SIGINT'); // npm forwarding the same Ctrl-C
   const result = await done;
@@ -62,7 +78,8 @@ it('a second Ctrl-C later forces the exit', async () => {
   // A store path that cannot be created keeps the drain waiting on uploads, so the second signal has work to cut short.
   const child = spawn(process.execPath, [CLI, 'agent', '--data-dir', dataDir, '--store', '/proc/tickvault-cannot-write'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const done = collect(child);
-  await new Promise((r) => setTimeout(r, 3000));
+  await subscribed(child);
+  await new Promise((r) => setTimeout(r, 1500)); // some events, so the drain has files to (fail to) upload
   child.kill('SIGINT');
   await new Promise((r) => setTimeout(r, 2500));
   child.kill('SIGINT');

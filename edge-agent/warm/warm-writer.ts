@@ -14,6 +14,7 @@ import { encodeParquet } from '../../core/codec/parquet-file.ts';
 import { type DatasetName, type RowOf, SCHEMA_VERSION } from '../../core/datasets.ts';
 import { type WarmFileRef, warmFilePath, warmPartitionPath } from '../../core/layout.ts';
 import { dateOfNs } from '../../core/time.ts';
+import { LatencyHistogram } from '../wal/latency-histogram.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 
 export interface SealedFile {
@@ -73,6 +74,8 @@ export class WarmWriter {
   private readonly nextPart = new Map<string, number>();
   private writing: Promise<void> | undefined;
   private lastBuffer: Buffer | undefined;
+  /** Time to encode and durably write one part file. */
+  readonly writeLatency = new LatencyHistogram();
   private readonly nowMs: () => number;
   readonly stats = {
     rowsBuffered: 0,
@@ -213,9 +216,11 @@ export class WarmWriter {
     const ref: WarmFileRef = { dataset: buffer.dataset, date: buffer.date, symbol: buffer.symbol, part };
     const relPath = warmFilePath(ref);
     const absPath = join(this.options.warmDir, relPath);
+    const startedNs = process.hrtime.bigint();
     const bytes = encodeParquet(buffer.batch);
     try {
       await writeFileAtomic(absPath, bytes);
+      this.writeLatency.record(Number(process.hrtime.bigint() - startedNs) / 1e6);
     } catch (error) {
       this.nextPart.set(partitionPath, part); // the number was not used
       throw error;
