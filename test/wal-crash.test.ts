@@ -91,7 +91,9 @@ describe('write-ahead log under SIGKILL', () => {
         expected = seq + 1n;
       });
       expect(intact, `iteration ${iteration}: contiguous sequences, payloads intact`).toBe(true);
-      expect(first, 'records below the last floor may be removed, none at or above it').toBeLessThanOrEqual(maxFloor > 0n ? maxFloor : 1n);
+      // A kill right after a roll and a removal leaves only an empty new segment: nothing to replay, which is fine
+      // as long as every durable record is accounted for by lastSeq below.
+      if (first !== undefined) expect(first, 'records below the last floor may be removed, none at or above it').toBeLessThanOrEqual(maxFloor > 0n ? maxFloor : 1n);
       expect(log.lastSeq, `iteration ${iteration}: every reported durable record is present`).toBeGreaterThanOrEqual(maxDurable);
       nextSeq = log.lastSeq + 1n;
       await log.close();
