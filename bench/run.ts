@@ -4,10 +4,12 @@
  */
 import { join, resolve } from 'node:path';
 import { runSimulatorBench } from '../edge-agent/simulator/simulator.bench.ts';
+import { runCompactionBench } from './compaction.bench.ts';
 import { runFeedBench } from './feed.bench.ts';
 import { runHotBench } from './hot.bench.ts';
 import { runIngestBench } from './ingest.bench.ts';
 import { runParquetBench } from './parquet.bench.ts';
+import { runQueryBench } from './query.bench.ts';
 import { type BenchTable, renderMarkdown, renderText } from './table.ts';
 import { runUploadBench } from './upload.bench.ts';
 import { runWalBench } from './wal.bench.ts';
@@ -36,6 +38,8 @@ const suites: Record<string, () => Promise<BenchTable[]>> = {
   wal: () => runWalBench(),
   parquet: () => runParquetBench(sharedData),
   upload: () => runUploadBench(),
+  compaction: () => runCompactionBench(),
+  query: () => runQueryBench(),
 };
 
 if (only !== undefined && !(only in suites)) {

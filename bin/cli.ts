@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDatasetName, type DatasetName } from '../core/datasets.ts';
 import { parseSymbolList, validateSymbol } from '../core/symbols.ts';
-import { parseIsoInstantNs, parseIsoMonth } from '../core/time.ts';
+import { parseIsoMonth } from '../core/time.ts';
 import type { AgentConfigInput } from '../edge-agent/config.ts';
 
 // Commands load their heavy modules (DuckDB, the AWS SDK, the agent) only when they run, so a mistyped flag is
@@ -45,9 +45,10 @@ Commands:
               --port N (default 0: a free port)  --symbols A,B  --rate N  --seed N
   compact   Compact a month of warm objects into one cold file per symbol (the Lambda's code)
               --month YYYY-MM (required)  --dataset D  --symbol S  --data-dir DIR  --store DIR|s3://B/P
-  query     Query trades, quotes or bars of one symbol over [from, to)
-              tickvault query trades|quotes|bars --symbol S --from ISO --to ISO [--format table|csv|json]
-              [--timeframe 1m|5m|1d] (bars)  --data-dir DIR  --store DIR|s3://B/P
+  query     Query across hot, warm and cold over [from, to): trades, quotes, bars, OHLCV, VWAP, spreads, raw SQL
+              tickvault query trades|quotes|bars --symbol S --from ISO --to ISO [--format table|csv|json|parquet]
+              [--tier hot|warm|cold|all] [--hot URL] [--interval 1m] [--engine duckdb|athena] [--plot FILE]
+              (tickvault query --help lists every option)
 
 Credentials: Alpaca keys from APCA_API_KEY_ID / APCA_API_SECRET_KEY; AWS from the standard SDK chain.
 `;

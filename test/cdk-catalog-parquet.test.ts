@@ -6,6 +6,7 @@
  * bigint ↔ INT64, double ↔ DOUBLE, string ↔ BYTE_ARRAY UTF8), every file column either a Glue column or a
  * partition key, and every partition key's projection producing exactly the directory the layout put the file in.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,11 +17,12 @@ import { type FileMetaData, type SchemaElement, parquetMetadata, parquetReadObje
 import { compressors } from 'hyparquet-compressors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ColumnarBatch } from '../core/codec/columnar-batch.ts';
-import { encodeParquet } from '../core/codec/parquet-file.ts';
-import { type DatasetName, type RowOf, columnsOf } from '../core/datasets.ts';
-import { COLD_PREFIX, WARM_PREFIX, coldFilePath, coldPeriodOf, warmFilePath, warmObjectKey } from '../core/layout.ts';
+import { decodeParquet, encodeParquet } from '../core/codec/parquet-file.ts';
+import { type DatasetName, type RowOf, SCHEMA_VERSION, columnsOf } from '../core/datasets.ts';
+import { COLD_PREFIX, WARM_PREFIX, coldFilePath, coldPeriodOf, warmFilePath, warmManifestKey, warmObjectKey } from '../core/layout.ts';
 import { LocalDirectoryStore } from '../core/object-store/local-directory-store.ts';
 import { symbolFromPath } from '../core/symbols.ts';
+import { type WarmManifestObject, encodeWarmManifest } from '../core/warm-manifest.ts';
 import { compactHandler } from '../lambdas/compactor/handler.ts';
 import { asIBucket } from '../lib/bucket-interface.ts';
 import { COLD_DATASETS, Catalog, WARM_DATASETS } from '../lib/constructs/catalog.ts';
@@ -191,11 +193,23 @@ describe('Glue tables against the files the agent and the compactor write', () =
 async function compactedFile(dataset: DatasetName, work: string): Promise<{ key: string; bytes: Uint8Array }> {
   const attempt = async (keyOf: (part: number) => string, label: string) => {
     const store = new LocalDirectoryStore(mkdtempSync(join(work, `${dataset}-${label}-`)));
-    await store.put(keyOf(0), warmFile(dataset));
-    await store.put(keyOf(1), warmFile(dataset));
-    const summary = await compactHandler({ dataset, symbol: SYMBOL, month: MONTH }, { store, scratchDir: join(work, 'scratch'), memoryLimit: '256MB' });
+    // As the uploader leaves them: the objects, then the agent's manifest of the day naming them.
+    const entries: WarmManifestObject[] = [];
+    for (const part of [0, 1]) {
+      const bytes = warmFile(dataset);
+      const rows = (await decodeParquet(bytes, dataset, keyOf(part))) as { ts: bigint }[];
+      const ts = rows.map((r) => r.ts).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      await store.put(keyOf(part), bytes);
+      entries.push({
+        key: keyOf(part), symbol: SYMBOL, part, rows: rows.length, bytes: bytes.byteLength, minTsNs: String(ts[0]), maxTsNs: String(ts.at(-1)),
+        sha256: createHash('sha256').update(bytes).digest('base64'), schemaVersion: SCHEMA_VERSION,
+      });
+    }
+    await store.put(warmManifestKey(dataset, DATE, 'edge-1'), encodeWarmManifest({ dataset, date: DATE, agentId: 'edge-1', updatedAtMs: Date.now() }, entries));
+    const summary = await compactHandler({ dataset, symbol: SYMBOL, month: MONTH, agentIds: ['edge-1'] }, { store, scratchDir: join(work, 'scratch'), memoryLimit: '256MB' });
     const key = summary.coldKey ?? '';
-    expect([dataset, summary.status, summary.rowsOut]).toEqual([dataset, 'compacted', 3]);
+    // Daily bars are a roll-up (one row per day); every other dataset keeps its 3 distinct rows.
+    expect([dataset, summary.status, summary.rowsOut]).toEqual([dataset, 'compacted', dataset === 'bars_1d' ? 1 : 3]);
     return { key, bytes: await store.get(key) };
   };
   try {

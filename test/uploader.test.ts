@@ -258,6 +258,14 @@ class FlakyStore implements ObjectStore {
     return result;
   }
 
+  putTags(key: string, tags: Record<string, string>): Promise<void> {
+    return this.run(() => this.inner.putTags(key, tags));
+  }
+
+  getTags(key: string): Promise<Record<string, string>> {
+    return this.run(() => this.inner.getTags(key));
+  }
+
   put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
     return this.run(() => this.inner.put(key, body, options));
   }

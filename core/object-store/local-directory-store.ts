@@ -5,6 +5,8 @@
  * renamed over the object; then the directory is fsynced. Metadata lives in a hidden sidecar next to the object,
  * written (atomically too) before the data rename, so a reader never sees new bytes with old metadata.
  *
+ * Tags (putTags) live in the same sidecar; a put replaces the sidecar and so clears them, as a PUT does on S3.
+ *
  * Two kinds of names are reserved, and are rejected as key segments so that they can never hide a real object:
  *   `.tmp-<random>`        temp files of writes in flight (or of writes a crash cut short)
  *   `.<name>.meta.json`    the metadata sidecar of object `<name>`
@@ -34,6 +36,7 @@ import {
   validateKey,
   validateMetadata,
   validatePrefix,
+  validateTags,
 } from './object-store.ts';
 
 const TEMP_PREFIX = '.tmp-';
@@ -44,6 +47,7 @@ const CREATE_TEMP_ATTEMPTS = 5;
 interface Sidecar {
   readonly metadata: Record<string, string>;
   readonly contentType?: string;
+  readonly tags?: Record<string, string>;
 }
 
 export class LocalDirectoryStore implements ObjectStore {
@@ -114,11 +118,54 @@ export class LocalDirectoryStore implements ObjectStore {
       // and the next put of the key replaces or removes it.
       const removed = await removeIfObject(file);
       await removeIfObject(sidecarPath(file));
-      if (removed) await fsyncDir(dirname(file));
+      // A concurrent delete may have pruned the emptied directory already: nothing left to make durable then.
+      if (removed) await fsyncDir(dirname(file)).catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      });
     } catch (err) {
       throw this.failure('delete', key, err);
     }
     await this.pruneEmptyDirs(dirname(file));
+  }
+
+  async putTags(key: string, tags: Readonly<Record<string, string>>): Promise<void> {
+    const file = this.pathOf(key);
+    validateTags(tags);
+    await this.requireObject('put tags of', key, file);
+    const sidecar = await this.readSidecar(key, file);
+    const { tags: _old, ...rest } = sidecar ?? { metadata: {} };
+    const next: Sidecar = Object.keys(tags).length === 0 ? rest : { ...rest, tags: { ...tags } };
+    try {
+      await writeFileAtomically(dirname(file), sidecarPath(file), JSON.stringify(next));
+      await fsyncDir(dirname(file));
+    } catch (err) {
+      throw this.failure('put tags of', key, err);
+    }
+    // A delete that ran meanwhile leaves a sidecar without data: hidden, and cleared by the next put of the key.
+    await this.requireObject('put tags of', key, file);
+  }
+
+  async getTags(key: string): Promise<Record<string, string>> {
+    const file = this.pathOf(key);
+    await this.requireObject('get tags of', key, file);
+    return { ...(await this.readSidecar(key, file))?.tags };
+  }
+
+  private async requireObject(op: string, key: string, file: string): Promise<void> {
+    try {
+      if ((await stat(file)).isFile()) return;
+    } catch (err) {
+      if (!isNotAnObject(err)) throw this.failure(op, key, err);
+    }
+    throw new ObjectNotFoundError(this.description, key);
+  }
+
+  /**
+   * The file that holds a key's object, for readers that open objects in place instead of copying them (the
+   * query engine). Read-only use only: writing it directly would bypass the atomic commit. Throws on invalid keys.
+   */
+  localPathOf(key: string): string | undefined {
+    return this.pathOf(key);
   }
 
   /** The absolute path of a key's file; rejects keys that are invalid or use a reserved name. */
@@ -289,12 +336,16 @@ function sidecarOf(options: PutOptions | undefined): Sidecar | undefined {
 
 function isSidecar(value: unknown): value is Sidecar {
   if (typeof value !== 'object' || value === null) return false;
-  const { metadata, contentType } = value as { metadata?: unknown; contentType?: unknown };
+  const { metadata, contentType, tags } = value as { metadata?: unknown; contentType?: unknown; tags?: unknown };
   return (
-    typeof metadata === 'object' && metadata !== null &&
-    Object.values(metadata).every((v) => typeof v === 'string') &&
-    (contentType === undefined || typeof contentType === 'string')
+    isStringRecord(metadata) &&
+    (contentType === undefined || typeof contentType === 'string') &&
+    (tags === undefined || isStringRecord(tags))
   );
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && Object.values(value).every((v) => typeof v === 'string');
 }
 
 async function writeFileAtomically(dir: string, target: string, text: string): Promise<void> {

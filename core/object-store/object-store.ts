@@ -31,6 +31,14 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Removes the object; absent objects are not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Replaces the object's tags (S3 object tagging: at most 10, see validateTags). A later put of the key clears
+   * them, as on S3. Throws ObjectNotFoundError when the object is absent, TaggingNotSupportedError when the store
+   * cannot keep tags (S3-compatible servers such as Swift answer NotImplemented).
+   */
+  putTags(key: string, tags: Readonly<Record<string, string>>): Promise<void>;
+  /** The object's tags ({} when it has none); throws like putTags. */
+  getTags(key: string): Promise<Record<string, string>>;
 }
 
 export class ObjectStoreError extends Error {
@@ -54,6 +62,39 @@ export class InvalidKeyError extends ObjectStoreError {
 
 export class InvalidMetadataError extends ObjectStoreError {
   override readonly name = 'InvalidMetadataError';
+}
+
+export class InvalidTagsError extends ObjectStoreError {
+  override readonly name = 'InvalidTagsError';
+}
+
+/** The store has no object tagging (e.g. Swift's S3 API answers NotImplemented). Callers decide whether that matters. */
+export class TaggingNotSupportedError extends ObjectStoreError {
+  override readonly name = 'TaggingNotSupportedError';
+}
+
+/** S3's limits on object tags. */
+export const MAX_TAGS_PER_OBJECT = 10;
+const TAG_KEY_MAX_CHARS = 128;
+const TAG_VALUE_MAX_CHARS = 256;
+const TAG_CHARACTERS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+
+/** Rejects tags S3 would refuse: over 10, empty or over-long keys, over-long values, characters outside S3's set. */
+export function validateTags(tags: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  const entries = Object.entries(tags);
+  if (entries.length > MAX_TAGS_PER_OBJECT) {
+    throw new InvalidTagsError(`${entries.length} tags, over S3's limit of ${MAX_TAGS_PER_OBJECT} per object`);
+  }
+  for (const [key, value] of entries) {
+    const problem =
+      key.length === 0 || key.length > TAG_KEY_MAX_CHARS ? `key must be 1 to ${TAG_KEY_MAX_CHARS} characters`
+      : value.length > TAG_VALUE_MAX_CHARS ? `value over ${TAG_VALUE_MAX_CHARS} characters`
+      : !TAG_CHARACTERS.test(key) || !TAG_CHARACTERS.test(value) ? "only letters, digits, spaces and _ . : / = + - @ are allowed"
+      : key.startsWith('aws:') ? "the 'aws:' prefix is reserved"
+      : undefined;
+    if (problem !== undefined) throw new InvalidTagsError(`invalid tag ${JSON.stringify(key)}=${JSON.stringify(value)}: ${problem}`);
+  }
+  return tags;
 }
 
 /** Rejects keys that could escape the store's root or confuse a file system. Returns the key unchanged. */

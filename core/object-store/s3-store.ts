@@ -9,9 +9,11 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -21,9 +23,11 @@ import {
   type ObjectStore,
   ObjectStoreError,
   type PutOptions,
+  TaggingNotSupportedError,
   validateKey,
   validateMetadata,
   validatePrefix,
+  validateTags,
 } from './object-store.ts';
 
 const MiB = 1024 * 1024;
@@ -193,19 +197,7 @@ export class S3ObjectStore implements ObjectStore {
         Bucket: this.bucket,
         Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
       });
-      // The SDK sends only its newer checksums on DeleteObjects; S3 requires one of them or Content-MD5, and
-      // S3-compatible servers (Swift among them) accept only Content-MD5. The body is final after serialization.
-      command.middlewareStack.add(
-        (next) => async (args) => {
-          const request = args.request as { headers?: Record<string, string>; body?: unknown };
-          const body = request.body;
-          if (request.headers !== undefined && (typeof body === 'string' || body instanceof Uint8Array)) {
-            request.headers['content-md5'] = createHash('md5').update(body).digest('base64');
-          }
-          return next(args);
-        },
-        { step: 'build', name: 'tickvaultDeleteObjectsContentMd5' },
-      );
+      addContentMd5(command);
       let out;
       try {
         out = await this.client.send(command);
@@ -218,6 +210,43 @@ export class S3ObjectStore implements ObjectStore {
         throw this.error(`DeleteObjects failed for ${errors.length} of ${batch.length} keys: ${shown.join(', ')}`);
       }
     }
+  }
+
+  async putTags(key: string, tags: Readonly<Record<string, string>>): Promise<void> {
+    const objectKey = this.objectKey(key);
+    validateTags(tags);
+    const command = new PutObjectTaggingCommand({
+      Bucket: this.bucket,
+      Key: objectKey,
+      Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+    });
+    addContentMd5(command);
+    try {
+      await this.client.send(command);
+    } catch (err) {
+      throw this.taggingFailure('PUT tagging of', key, err);
+    }
+  }
+
+  async getTags(key: string): Promise<Record<string, string>> {
+    const objectKey = this.objectKey(key);
+    try {
+      const out = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
+      const tags: Record<string, string> = {};
+      for (const tag of out.TagSet ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
+      return tags;
+    } catch (err) {
+      throw this.taggingFailure('GET tagging of', key, err);
+    }
+  }
+
+  private taggingFailure(op: string, key: string, err: unknown): ObjectStoreError {
+    const { name, status } = sdkErrorOf(err);
+    if (name === 'NotImplemented' || status === 501) {
+      return new TaggingNotSupportedError(`${this.description}: object tagging is not supported by this server (${op} ${JSON.stringify(key)} answered ${name})`, { cause: err });
+    }
+    if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket')) return new ObjectNotFoundError(this.description, key, { cause: err });
+    return this.failure(op, key, err);
   }
 
   private objectKey(key: string): string {
@@ -240,6 +269,27 @@ function putHeaders(options: PutOptions | undefined): { Metadata?: Record<string
     ...(options?.metadata === undefined ? {} : { Metadata: { ...options.metadata } }),
     ...(options?.contentType === undefined ? {} : { ContentType: options.contentType }),
   };
+}
+
+/**
+ * Sends Content-MD5 on a command whose body the SDK would otherwise check only with its newer checksums: S3
+ * requires one of them or Content-MD5 (DeleteObjects, PutObjectTagging), and S3-compatible servers (Swift among
+ * them) accept only Content-MD5. The body is final after serialization, so the header is computed at 'build'.
+ */
+function addContentMd5(command: DeleteObjectsCommand | PutObjectTaggingCommand): void {
+  // The middleware touches only the serialized HTTP request, which has the same shape for every command.
+  const stack = command.middlewareStack as DeleteObjectsCommand['middlewareStack'];
+  stack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      const body = request.body;
+      if (request.headers !== undefined && (typeof body === 'string' || body instanceof Uint8Array)) {
+        request.headers['content-md5'] = createHash('md5').update(body).digest('base64');
+      }
+      return next(args);
+    },
+    { step: 'build', name: 'tickvaultContentMd5' },
+  );
 }
 
 /** The error code (`NoSuchKey`, `AccessDenied`, ...) and HTTP status of an SDK error, as far as it has them. */

@@ -1,53 +1,118 @@
 /**
- * Lambda entry point for compaction of one unit. `tickvault compact` calls compactHandler with a local store, so
- * the CLI and the Lambda run the same code.
+ * Compaction of one unit, as the Lambda runs it (`handler`) and as `tickvault compact` runs it (compactHandler
+ * with a local store): the sources come from the warm manifests (sourcesOfUnit), the work from compactUnit.
+ *
+ * Event:  { dataset, symbol, month }         month 'YYYY-MM'; for bars_1d the year, 'YYYY' (a 'YYYY-MM' names its year)
+ *         agentIds?: string[]                whose warm manifests to read (else the AGENT_IDS environment variable)
+ * Result: CompactionSummary (JSON: the unit, status, mode, rows, keys, checksum, tagging)
  */
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import type { ObjectStore } from '../../core/object-store/object-store.ts';
-import { S3ObjectStore } from '../../core/object-store/s3-store.ts';
-import { type CompactionResult, compactUnit, validateUnit } from './compact-unit.ts';
+import { type CompactionUnit, describeUnit, sourcesOfUnit, validateUnit } from '../shared/compaction-units.ts';
+import { ConfigError, envAgentIds, envMemoryLimit, envNonNegativeNumber, envPositiveInt, readEnv } from '../shared/env.ts';
+import { storeFromEnv } from '../shared/lambda-store.ts';
+import { LOG_LEVELS, type Logger, jsonLogger, silentLogger } from '../shared/log.ts';
+import { createScratchDir } from '../shared/scratch-dir.ts';
+import { type CompactionResult, compactUnit } from './compact-unit.ts';
 
 export const CompactionEventSchema = z.strictObject({
   dataset: z.string().min(1).max(32),
   symbol: z.string().min(1).max(64),
-  month: z.string().regex(/^\d{4}-\d{2}$/, 'expected YYYY-MM'),
+  month: z.string().regex(/^\d{4}(-\d{2})?$/, 'expected YYYY-MM (or YYYY for bars_1d)'),
+  agentIds: z.array(z.string().min(1).max(64)).min(1).max(100).optional(),
 });
+export type CompactionEvent = z.input<typeof CompactionEventSchema>;
 
 export class InvalidEventError extends Error {
   override readonly name = 'InvalidEventError';
 }
 
+/** @default values are the Lambda's (see CompactorEnvSchema). */
 export interface CompactionDeps {
   readonly store: ObjectStore;
+  /** Parent of the run's scratch directory (inputs, output, DuckDB spill), which is removed afterwards. */
   readonly scratchDir: string;
+  /** Agents whose warm manifests name the sources, when the event names none. */
+  readonly agentIds?: readonly string[];
+  /** DuckDB memory limit. @default '1GB' */
   readonly memoryLimit?: string;
+  /** DuckDB threads. @default 2 */
+  readonly threads?: number;
+  /** Hours after a month's end before it is sealed (daily bars take only sealed months' feed bars). @default 6 */
+  readonly graceHours?: number;
+  /** @default () => Date.now() */
+  readonly nowMs?: () => number;
+  /** @default silentLogger */
+  readonly log?: Logger;
 }
 
-/** JSON-safe summary of a result (no bigints). */
-export type CompactionSummary = Omit<CompactionResult, 'sourceKeys'> & { sourceObjects: number };
+/** JSON-safe summary of a result. */
+export type CompactionSummary = Omit<CompactionResult, 'sourceKeys'> & { readonly sourceObjects: number };
 
-export async function compactHandler(event: unknown, deps: CompactionDeps): Promise<CompactionSummary> {
+export function parseCompactionEvent(event: unknown): CompactionUnit & { agentIds?: string[] } {
   const parsed = CompactionEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new InvalidEventError(`invalid compaction event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
   const unit = validateUnit(parsed.data);
-  const workDir = join(deps.scratchDir, `compact-${randomBytes(6).toString('hex')}`);
-  const options = deps.memoryLimit === undefined ? { store: deps.store, workDir } : { store: deps.store, workDir, memoryLimit: deps.memoryLimit };
-  const { sourceKeys, ...rest } = await compactUnit(unit, options);
+  return parsed.data.agentIds === undefined ? unit : { ...unit, agentIds: parsed.data.agentIds };
+}
+
+export async function compactHandler(event: unknown, deps: CompactionDeps): Promise<CompactionSummary> {
+  const { agentIds: eventAgentIds, ...unit } = parseCompactionEvent(event);
+  const agentIds = eventAgentIds ?? deps.agentIds;
+  if (agentIds === undefined || agentIds.length === 0) {
+    throw new ConfigError(`${describeUnit(unit)}: no agent ids to read warm manifests of: name them in the event (agentIds) or in AGENT_IDS`);
+  }
+  const nowMs = deps.nowMs ?? (() => Date.now());
+  const log = deps.log ?? silentLogger;
+  const sources = await sourcesOfUnit(deps.store, unit, { agentIds, nowMs: nowMs(), graceHours: deps.graceHours ?? 6 });
+  const scratch = await createScratchDir(deps.scratchDir);
+  let result: CompactionResult;
+  try {
+    result = await compactUnit(unit, {
+      store: deps.store, workDir: scratch.path, sources, nowMs, log,
+      ...(deps.memoryLimit !== undefined && { memoryLimit: deps.memoryLimit }),
+      ...(deps.threads !== undefined && { threads: deps.threads }),
+    });
+  } finally {
+    await scratch.remove();
+  }
+  const { sourceKeys, ...rest } = result;
+  log.info(result.status === 'compacted' ? 'unit compacted' : 'unit has no input', { ...rest, unit: describeUnit(unit) });
   return { ...rest, sourceObjects: sourceKeys.length };
 }
 
-let lambdaStore: ObjectStore | undefined;
+export const CompactorEnvSchema = z.object({
+  AGENT_IDS: envAgentIds,
+  /** @default '2GB' (the CDK app sets two thirds of the function's memory) */
+  DUCKDB_MEMORY_LIMIT: envMemoryLimit('2GB'),
+  /** @default 2 */
+  DUCKDB_THREADS: envPositiveInt(2),
+  /** @default 6 */
+  GRACE_HOURS: envNonNegativeNumber(6),
+  /** @default the system temp directory (/tmp in Lambda) */
+  SCRATCH_DIR: z.string().min(1).optional(),
+  /** @default 'info' */
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
 
-/** The Lambda handler: the bucket comes from the BUCKET environment variable, credentials from the role. */
+let lambdaDeps: CompactionDeps | undefined;
+
+/** The Lambda handler: configuration from the environment (BUCKET, AGENT_IDS, …), credentials from the role. */
 export async function handler(event: unknown): Promise<CompactionSummary> {
-  const bucket = process.env['BUCKET'];
-  if (bucket === undefined || bucket === '') throw new Error('BUCKET environment variable is not set');
-  lambdaStore ??= new S3ObjectStore({ client: new S3Client({}), bucket });
-  return compactHandler(event, { store: lambdaStore, scratchDir: tmpdir(), memoryLimit: process.env['DUCKDB_MEMORY_LIMIT'] ?? '2GB' });
+  lambdaDeps ??= (() => {
+    const env = readEnv(CompactorEnvSchema, process.env);
+    return {
+      store: storeFromEnv(process.env),
+      scratchDir: env.SCRATCH_DIR ?? tmpdir(),
+      ...(env.AGENT_IDS !== undefined && { agentIds: env.AGENT_IDS }),
+      memoryLimit: env.DUCKDB_MEMORY_LIMIT,
+      threads: env.DUCKDB_THREADS,
+      graceHours: env.GRACE_HOURS,
+      log: jsonLogger({ service: 'tickvault-compactor', level: env.LOG_LEVEL }),
+    };
+  })();
+  return compactHandler(event, lambdaDeps);
 }

@@ -1,4 +1,145 @@
-/** Placeholder so the CDK app can bundle the planner Lambda; the real handler replaces this file. */
-export async function handler(_event: unknown): Promise<never> {
-  throw new Error('not implemented');
+/**
+ * The planner Lambda: returns the compaction units due for the archival workflow's Map, and publishes the
+ * compaction lag (tickvault/CompactionLagDays, no dimensions) as an embedded-metric-format line.
+ *
+ * Event (all optional; the schedule sends {}): agentIds, lookbackMonths, graceHours, replanAfterHours, dataset, symbol
+ * Result: { units: [{ dataset, symbol, month }], months, compactionLagDays, oldestDueMonth?, counts… }
+ *         (month is the year 'YYYY' for bars_1d roll-ups)
+ * Environment: BUCKET (BUCKET_PREFIX, S3_FORCE_PATH_STYLE), AGENT_IDS (comma-separated; required unless the event
+ * names them), LOOKBACK_MONTHS (2), GRACE_HOURS (6), REPLAN_AFTER_HOURS (24), METRIC_NAMESPACE ('tickvault'),
+ * COMPACTION_LAG_METRIC ('CompactionLagDays'), LOG_LEVEL ('info').
+ */
+import { z } from 'zod';
+import { parseDatasetName } from '../../core/datasets.ts';
+import type { ObjectStore } from '../../core/object-store/object-store.ts';
+import { validateAgentId } from '../../core/layout.ts';
+import { validateSymbol } from '../../core/symbols.ts';
+import type { CompactionUnit } from '../shared/compaction-units.ts';
+import { ConfigError, envAgentIds, envNonNegativeNumber, envPositiveInt, readEnv } from '../shared/env.ts';
+import { storeFromEnv } from '../shared/lambda-store.ts';
+import { LOG_LEVELS, type Logger, jsonLogger, silentLogger } from '../shared/log.ts';
+import { type Metrics, emfMetrics } from '../shared/metrics.ts';
+import { type PlanOptions, planUnits } from './plan-units.ts';
+
+export const PlannerEventSchema = z.strictObject({
+  agentIds: z.array(z.string()).min(1).max(100).optional(),
+  lookbackMonths: z.number().int().min(1).max(24).optional(),
+  graceHours: z.number().min(0).max(24 * 31).optional(),
+  replanAfterHours: z.number().min(0).max(24 * 31).optional(),
+  dataset: z.string().min(1).max(32).optional(),
+  symbol: z.string().min(1).max(64).optional(),
+});
+
+export class InvalidPlannerEventError extends Error {
+  override readonly name = 'InvalidPlannerEventError';
+}
+
+export interface PlannerDeps {
+  readonly store: ObjectStore;
+  readonly agentIds?: readonly string[];
+  /** @default 2 */
+  readonly lookbackMonths?: number;
+  /** @default 6 */
+  readonly graceHours?: number;
+  /** @default 24 */
+  readonly replanAfterHours?: number;
+  /** @default () => Date.now() */
+  readonly nowMs?: () => number;
+  /** @default silentLogger */
+  readonly log?: Logger;
+  /** Where CompactionLagDays goes. @default none */
+  readonly metrics?: Metrics;
+  /** @default 'CompactionLagDays' */
+  readonly lagMetricName?: string;
+}
+
+export interface PlannerResult {
+  readonly units: readonly CompactionUnit[];
+  readonly months: readonly string[];
+  readonly compactionLagDays: number;
+  readonly oldestDueMonth?: string;
+  readonly manifestsRead: number;
+  readonly upToDate: number;
+  readonly recentlyPlanned: number;
+  readonly notSealed: number;
+  readonly deferredRollups: number;
+  readonly lateObjects: number;
+  readonly blocked: readonly { readonly unit: string; readonly reason: string }[];
+}
+
+export async function plannerHandler(event: unknown, deps: PlannerDeps): Promise<PlannerResult> {
+  const parsed = PlannerEventSchema.safeParse(event ?? {});
+  if (!parsed.success) {
+    throw new InvalidPlannerEventError(`invalid planner event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  const e = parsed.data;
+  const agentIds = e.agentIds?.map(validateAgentId) ?? deps.agentIds;
+  if (agentIds === undefined || agentIds.length === 0) throw new ConfigError('no agent ids to read warm manifests of: set AGENT_IDS or name them in the event');
+  const log = deps.log ?? silentLogger;
+  const options: PlanOptions = {
+    store: deps.store,
+    agentIds,
+    nowMs: (deps.nowMs ?? (() => Date.now()))(),
+    lookbackMonths: e.lookbackMonths ?? deps.lookbackMonths ?? 2,
+    graceHours: e.graceHours ?? deps.graceHours ?? 6,
+    replanAfterHours: e.replanAfterHours ?? deps.replanAfterHours ?? 24,
+    log,
+    filter: {
+      ...(e.dataset !== undefined && { dataset: parseDatasetName(e.dataset) }),
+      ...(e.symbol !== undefined && { symbol: validateSymbol(e.symbol) }),
+    },
+  };
+  const plan = await planUnits(options);
+  deps.metrics?.addMetric(deps.lagMetricName ?? 'CompactionLagDays', 'None', plan.compactionLagDays);
+  deps.metrics?.publish();
+  const result: PlannerResult = {
+    units: plan.units,
+    months: plan.months,
+    compactionLagDays: plan.compactionLagDays,
+    ...(plan.oldestDueMonth !== undefined && { oldestDueMonth: plan.oldestDueMonth }),
+    manifestsRead: plan.manifestsRead,
+    upToDate: plan.upToDate,
+    recentlyPlanned: plan.recentlyPlanned,
+    notSealed: plan.notSealed,
+    deferredRollups: plan.deferredRollups,
+    lateObjects: plan.lateObjects,
+    blocked: plan.blocked,
+  };
+  log.info('planned', { ...result, units: plan.planned.length, planned: plan.planned });
+  return result;
+}
+
+export const PlannerEnvSchema = z.object({
+  AGENT_IDS: envAgentIds,
+  /** @default 2 */
+  LOOKBACK_MONTHS: envPositiveInt(2),
+  /** @default 6 */
+  GRACE_HOURS: envNonNegativeNumber(6),
+  /** @default 24 */
+  REPLAN_AFTER_HOURS: envNonNegativeNumber(24),
+  /** @default 'tickvault' */
+  METRIC_NAMESPACE: z.string().min(1).default('tickvault'),
+  /** @default 'CompactionLagDays' */
+  COMPACTION_LAG_METRIC: z.string().min(1).default('CompactionLagDays'),
+  /** @default 'info' */
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+let lambdaDeps: PlannerDeps | undefined;
+
+export async function handler(event: unknown): Promise<PlannerResult> {
+  lambdaDeps ??= (() => {
+    const env = readEnv(PlannerEnvSchema, process.env);
+    return {
+      store: storeFromEnv(process.env),
+      ...(env.AGENT_IDS !== undefined && { agentIds: env.AGENT_IDS }),
+      lookbackMonths: env.LOOKBACK_MONTHS,
+      graceHours: env.GRACE_HOURS,
+      replanAfterHours: env.REPLAN_AFTER_HOURS,
+      log: jsonLogger({ service: 'tickvault-planner', level: env.LOG_LEVEL }),
+      metrics: emfMetrics({ namespace: env.METRIC_NAMESPACE }),
+      lagMetricName: env.COMPACTION_LAG_METRIC,
+    };
+  })();
+  return plannerHandler(event, lambdaDeps);
 }
