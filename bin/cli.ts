@@ -45,6 +45,7 @@ Commands:
               --port N (default 0: a free port)  --symbols A,B  --rate N  --seed N
   compact   Compact a month of warm objects into one cold file per symbol (the Lambda's code)
               --month YYYY-MM (required)  --dataset D  --symbol S  --data-dir DIR  --store DIR|s3://B/P
+              --dry-run   print the units a run would compact; read, write and tag nothing
   query     Query across hot, warm and cold over [from, to): trades, quotes, bars, OHLCV, VWAP, spreads, raw SQL
               tickvault query trades|quotes|bars --symbol S --from ISO --to ISO [--format table|csv|json|parquet]
               [--tier hot|warm|cold|all] [--hot URL] [--interval 1m] [--engine duckdb|athena] [--plot FILE]
@@ -205,7 +206,7 @@ async function runSim(argv: string[]): Promise<number> {
 }
 
 async function runCompact(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...STORE_OPTIONS, month: { type: 'string' }, dataset: { type: 'string' }, symbol: { type: 'string' } });
+  const { values } = parse(argv, { ...STORE_OPTIONS, month: { type: 'string' }, dataset: { type: 'string' }, symbol: { type: 'string' }, 'dry-run': { type: 'boolean' } });
   if (values.help === true) return printHelp();
   if (values.month === undefined) throw new UsageError('compact needs --month YYYY-MM');
   const month = parseIsoMonth(values.month);
@@ -218,6 +219,12 @@ async function runCompact(argv: string[]): Promise<number> {
   const units = await planMonth(store, month, filter);
   if (units.length === 0) {
     process.stderr.write(`tickvault compact: no warm objects for ${month} in ${store.description}\n`);
+    return 0;
+  }
+  if (values['dry-run'] === true) {
+    // The plan only: what a run would compact, nothing read, written or tagged.
+    for (const unit of units) process.stdout.write(`${JSON.stringify({ dryRun: true, ...unit })}\n`);
+    process.stderr.write(`tickvault compact --dry-run: ${units.length} unit(s) would be compacted for ${month}\n`);
     return 0;
   }
   const scratchDir = resolve(values['data-dir'] ?? './data', 'tmp');

@@ -3,7 +3,7 @@
  * real process writing warm Parquet and copying it to the local store, compaction through the Lambda's code,
  * and a query — each step checked by an independent DuckDB reader.
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,13 @@ describe('compact, then query', () => {
   it('compacts the month into one sorted file per symbol and answers a query with exactly the independent count', async () => {
     const [range] = await duckdbRows(`SELECT strftime(min(ts), '%Y-%m') AS month, min(ts_ns) AS lo, max(ts_ns) AS hi FROM read_parquet(${warmGlob('trades')})`);
     const month = String(range?.['month']);
+    // --dry-run shows the plan and writes nothing.
+    const dry = await runCli(['compact', '--month', month, '--data-dir', dataDir, '--dry-run']);
+    expect(dry.code).toBe(0);
+    const planned = dry.stdout.trim().split('\n').map((l) => JSON.parse(l) as { dryRun: boolean; dataset: string; symbol: string });
+    expect(planned.filter((u) => u.dataset === 'trades').map((u) => u.symbol).sort()).toEqual(['AAPL', 'BTC/USD', 'SPY']);
+    expect(planned.every((u) => u.dryRun)).toBe(true);
+    expect(existsSync(join(dataDir, 'store', 'cold'))).toBe(false);
     const compact = await runCli(['compact', '--month', month, '--data-dir', dataDir]);
     expect(compact.stderr).toBe('');
     expect(compact.code).toBe(0);
