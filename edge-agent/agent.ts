@@ -11,6 +11,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { DatasetName } from '../core/datasets.ts';
+import { warmPartitionPath } from '../core/layout.ts';
 import { dateOfNs, formatNs } from '../core/time.ts';
 import type { ObjectStore } from '../core/object-store/object-store.ts';
 import type { AgentConfig } from './config.ts';
@@ -231,21 +232,24 @@ export class EdgeAgent {
     if (existsSync(positionsPath)) {
       for (const p of JSON.parse(await readFile(positionsPath, 'utf8')) as SourcePosition[]) this.positions.set(p.file, p);
     }
+    // Per partition, how far the log is already in sealed files (deleted ones included): those events are not replayed.
     const sealedThrough = new Map<string, bigint>();
-    for (const f of this.ledger.live()) {
-      if (f.sealed.walSeq === undefined) continue;
-      const key = `${f.sealed.dataset}\u0000${f.sealed.date}\u0000${f.sealed.symbol}`;
-      const seq = BigInt(f.sealed.walSeq);
-      if ((sealedThrough.get(key) ?? 0n) < seq) sealedThrough.set(key, seq);
-    }
+    const sealedThroughOf = (dataset: DatasetName, date: string, symbol: string): bigint => {
+      const key = `${dataset}\u0000${date}\u0000${symbol}`;
+      let seq = sealedThrough.get(key);
+      if (seq === undefined) {
+        seq = this.ledger.sealedThrough(warmPartitionPath(dataset, date, symbol));
+        sealedThrough.set(key, seq);
+      }
+      return seq;
+    };
     await this.wal.replay(this.wal.firstSeq, (seq, payload) => {
       const record = decodeEventRecord(payload);
       if (record.position !== undefined) this.positions.set(record.position.file, record.position);
       for (const event of record.events) {
         if (seq > snapshotSeq) this.applyHot(event);
         const dataset = datasetOf(event);
-        const key = `${dataset}\u0000${dateOfNs(event.row.ts)}\u0000${event.row.symbol}`;
-        if (seq > (sealedThrough.get(key) ?? 0n)) {
+        if (seq > sealedThroughOf(dataset, dateOfNs(event.row.ts), event.row.symbol)) {
           this.writer.append(dataset, event.row as never, seq);
           this.recovery.eventsReplayed++;
         }

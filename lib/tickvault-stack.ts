@@ -98,6 +98,10 @@ export class TickvaultStack extends Stack {
     this.retention = new Retention(this, 'Retention', { ...props.retention, data: this.data, deadLetterQueue: this.archival.deadLetterQueue });
 
     this.edgeAccess = new EdgeAccess(this, 'EdgeAccess', { ...props.edgeAccess, data: this.data });
+    // The planner and the compactor read each agent's warm manifests by name: they need the agent ids.
+    const agentIds = [...this.edgeAccess.roles.keys()].join(',');
+    this.planner.function.addEnvironment('AGENT_IDS', agentIds);
+    this.compaction.function.addEnvironment('AGENT_IDS', agentIds);
     this.monitoring = new Monitoring(this, 'Monitoring', {
       agentIds: [...this.edgeAccess.roles.keys()],
       ...props.monitoring,

@@ -300,11 +300,13 @@ describe('TickvaultStack, default configuration', () => {
       }
     });
 
-    it('lets the planner list warm/, read manifests, decrypt, and publish only tickvault metrics', () => {
+    it('lets the planner list the bucket, read warm and cold manifests, write plan markers only, and publish only tickvault metrics', () => {
       expect(grants(id(stack.planner.role)).filter((g) => !g.actions.startsWith('logs:'))).toEqual([
-        { actions: 's3:ListBucket', resources: [`{${bucket}.Arn}`], condition: { StringLike: { 's3:prefix': ['warm/*'] } } },
+        { actions: 's3:ListBucket', resources: [`{${bucket}.Arn}`] },
         { actions: 's3:GetObject', resources: [`{${bucket}.Arn}/warm/*/_manifest-*.json`] },
-        { actions: 'kms:Decrypt', resources: [`{${key}.Arn}`] },
+        { actions: 's3:GetObject', resources: [`{${bucket}.Arn}/cold/*/_manifest-*.json`, `{${bucket}.Arn}/cold/*/_plan-*.json`] },
+        { actions: 's3:PutObject', resources: [`{${bucket}.Arn}/cold/*/_plan-*.json`] },
+        { actions: 'kms:Decrypt kms:GenerateDataKey', resources: [`{${key}.Arn}`] },
         { actions: 'cloudwatch:PutMetricData', resources: ['*'], condition: { StringEquals: { 'cloudwatch:namespace': 'tickvault' } } },
       ]);
     });
@@ -314,16 +316,26 @@ describe('TickvaultStack, default configuration', () => {
         { actions: 's3:GetObject', resources: [`{${bucket}.Arn}/warm/*`] },
         { actions: 's3:GetObjectTagging s3:PutObjectTagging', resources: [`{${bucket}.Arn}/warm/*`] },
         { actions: 's3:AbortMultipartUpload s3:GetObject s3:PutObject', resources: [`{${bucket}.Arn}/cold/*`] },
-        { actions: 's3:ListBucket', resources: [`{${bucket}.Arn}`], condition: { StringLike: { 's3:prefix': ['warm/*', 'cold/*'] } } },
+        { actions: 's3:ListBucket', resources: [`{${bucket}.Arn}`] },
         { actions: 'kms:Decrypt kms:GenerateDataKey', resources: [`{${key}.Arn}`] },
       ]);
     });
 
-    it('lets retention list warm/, read tags and delete warm objects, and nothing in cold/', () => {
+    it('lets retention list the bucket, check and delete warm objects, and only read cold manifests', () => {
       expect(grants(id(stack.retention.role)).filter((g) => !g.actions.startsWith('logs:'))).toEqual([
-        { actions: 's3:ListBucket', resources: [`{${bucket}.Arn}`], condition: { StringLike: { 's3:prefix': ['warm/*'] } } },
-        { actions: 's3:DeleteObject s3:GetObjectTagging', resources: [`{${bucket}.Arn}/warm/*`] },
+        { actions: 's3:ListBucket', resources: [`{${bucket}.Arn}`] },
+        { actions: 's3:DeleteObject s3:GetObject s3:GetObjectTagging', resources: [`{${bucket}.Arn}/warm/*`] },
+        { actions: 's3:GetObject', resources: [`{${bucket}.Arn}/cold/*/_manifest-*.json`] },
+        { actions: 'kms:Decrypt', resources: [`{${key}.Arn}`] },
       ]);
+    });
+
+    it('tells the planner and the compactor the agent ids whose manifests they read', () => {
+      const functions = template.findResources('AWS::Lambda::Function');
+      for (const fn of [stack.planner.function, stack.compaction.function]) {
+        const resource = functions[id(fn)] as { Properties: { Environment: { Variables: Record<string, unknown> } } } | undefined;
+        expect(resource?.Properties.Environment.Variables['AGENT_IDS']).toBe('edge-1');
+      }
     });
 
     it('runs retention daily at 03:45 UTC through its own scheduler role, with retries and the dead-letter queue', () => {
@@ -614,7 +626,10 @@ describe('AWS Solutions checks (cdk-nag) over the default stack', () => {
       'Nag/EdgeAccess/Agent-edge-1: AwsSolutions-IAM5[Resource::<DataBucket.Arn>/warm/*/_manifest-edge-1.json]',
       'Nag/EdgeAccess/Agent-edge-1: AwsSolutions-IAM5[Resource::<DataBucket.Arn>/warm/*/part-?????-edge-1.parquet]',
       'Nag/Planner/Planner/Role: AwsSolutions-IAM5[Resource::*]',
+      'Nag/Planner/Planner/Role: AwsSolutions-IAM5[Resource::<DataBucket.Arn>/cold/*/_manifest-*.json]',
+      'Nag/Planner/Planner/Role: AwsSolutions-IAM5[Resource::<DataBucket.Arn>/cold/*/_plan-*.json]',
       'Nag/Planner/Planner/Role: AwsSolutions-IAM5[Resource::<DataBucket.Arn>/warm/*/_manifest-*.json]',
+      'Nag/Retention/Retention/Role: AwsSolutions-IAM5[Resource::<DataBucket.Arn>/cold/*/_manifest-*.json]',
       'Nag/Retention/Retention/Role: AwsSolutions-IAM5[Resource::<DataBucket.Arn>/warm/*]',
       'Nag/Retention/ScheduleRole: AwsSolutions-IAM5[Resource::<RetentionFunction.Arn>:*]',
     ]);

@@ -82,7 +82,8 @@ describe('beside a running agent', () => {
     const s = JSON.parse(statusWhileRunning.stdout) as TierStatus;
     expect(s.hot).toMatchObject({ state: 'running', url: agentUrl, feed: { kind: 'sim', connected: true } });
     expect(s.hot.state === 'running' && s.hot.symbols).toBe(2);
-    expect(Object.keys(s.warm.byDataset).sort()).toEqual(['quotes', 'trades']);
+    // Minute bars appear too when the run crosses a minute boundary.
+    expect(Object.keys(s.warm.byDataset)).toEqual(expect.arrayContaining(['quotes', 'trades']));
     expect(s.warm.total.files).toBeGreaterThanOrEqual(6);
     expect(s.warm.total.rows).toBeGreaterThan(0);
     const trades = s.warm.byDataset['trades'];
@@ -117,7 +118,7 @@ describe('on the stopped agent data', () => {
 
   it('verify is clean', async () => {
     const run = await runCli(['verify', '--data-dir', baseDir]);
-    expect(run.stdout).toMatch(/checked \d+ warm files on this host, \d+ uploaded objects, 2 warm manifests naming \d+ objects, 0 cold manifests .*: no mismatches\n$/);
+    expect(run.stdout).toMatch(/checked \d+ warm files on this host, \d+ uploaded objects, \d+ warm manifests naming \d+ objects, 0 cold manifests .*: no mismatches\n$/);
     expect(run.code).toBe(0);
   });
 

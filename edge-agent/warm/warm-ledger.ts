@@ -55,6 +55,8 @@ export interface PartsEntry {
   /** warmPartitionPath of the partition. */
   readonly partition: string;
   readonly next: number;
+  /** Highest write-ahead-log sequence sealed in the partition's files, deleted ones included. */
+  readonly walSeq?: string;
 }
 
 export type LedgerEntry = SealedEntry | UploadedEntry | RemovedEntry | PartsEntry;
@@ -73,6 +75,11 @@ export class WarmLedger {
   private readonly files = new Map<string, WarmFileState>();
   /** Part numbers are never reused: a store key, once written, names one file forever. */
   private readonly nextParts = new Map<string, number>();
+  /**
+   * Per partition, the highest log sequence ever sealed there. Kept when retention deletes the files: recovery must
+   * not replay those events into a new file (the store already has them).
+   */
+  private readonly sealedSeqs = new Map<string, bigint>();
   private fd: number;
   /** Lines that could not be parsed on load (a torn tail), for the operator's log. */
   readonly skippedLines: number;
@@ -113,12 +120,14 @@ export class WarmLedger {
   private apply(entry: LedgerEntry): void {
     if (entry.type === 'parts') {
       this.nextParts.set(entry.partition, Math.max(this.nextParts.get(entry.partition) ?? 0, entry.next));
+      if (entry.walSeq !== undefined) this.noteSealedSeq(entry.partition, BigInt(entry.walSeq));
       return;
     }
     if (entry.type === 'sealed') {
       this.files.set(entry.path, { sealed: entry, uploaded: undefined, removed: undefined });
       const partition = entry.path.slice(0, entry.path.lastIndexOf('/'));
       this.nextParts.set(partition, Math.max(this.nextParts.get(partition) ?? 0, entry.part + 1));
+      if (entry.walSeq !== undefined) this.noteSealedSeq(partition, BigInt(entry.walSeq));
       return;
     }
     const state = this.files.get(entry.path);
@@ -135,6 +144,15 @@ export class WarmLedger {
     writeSync(this.fd, `${JSON.stringify(entry)}\n`);
     fsyncSync(this.fd);
     this.apply(entry);
+  }
+
+  private noteSealedSeq(partition: string, seq: bigint): void {
+    if ((this.sealedSeqs.get(partition) ?? 0n) < seq) this.sealedSeqs.set(partition, seq);
+  }
+
+  /** Highest log sequence sealed in a partition (by warmPartitionPath), its deleted files included; 0 when none. */
+  sealedThrough(partition: string): bigint {
+    return this.sealedSeqs.get(partition) ?? 0n;
   }
 
   /** The lowest part number never used in a partition (by warmPartitionPath). */
@@ -161,7 +179,10 @@ export class WarmLedger {
     const temp = join(dirname(this.path), `.${Date.now()}.ledger.tmp`);
     const fd = openSync(temp, 'w');
     try {
-      for (const [partition, next] of this.nextParts) writeSync(fd, `${JSON.stringify({ type: 'parts', partition, next })}\n`);
+      for (const [partition, next] of this.nextParts) {
+        const seq = this.sealedSeqs.get(partition);
+        writeSync(fd, `${JSON.stringify(seq === undefined ? { type: 'parts', partition, next } : { type: 'parts', partition, next, walSeq: seq.toString() })}\n`);
+      }
       for (const state of this.files.values()) {
         if (state.removed?.type === 'deleted') continue; // gone for good; its part number lives on above
         writeSync(fd, `${JSON.stringify(state.sealed)}\n`);

@@ -133,9 +133,10 @@ function grantTierAccess(role: iam.IGrantable, bucket: s3.IBucket): void {
     // does not exist yet may come back 403 here; the handler should list a prefix to test for existence.
     new iam.PolicyStatement({
       sid: 'ListTiers',
+      // Unconditioned: with a prefix condition S3 answers 403, not 404, for a key that is absent (a source that
+      // retention already removed), which the compactor must tell apart from a real refusal.
       actions: ['s3:ListBucket'],
       resources: [bucket.bucketArn],
-      conditions: { StringLike: { 's3:prefix': [`${WARM_PREFIX}*`, `${COLD_PREFIX}*`] } },
     }),
   ];
   for (const statement of statements) role.grantPrincipal.addToPrincipalPolicy(statement);

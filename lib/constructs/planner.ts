@@ -20,6 +20,9 @@ export const PLANNER_ENTRY = 'lambdas/planner/handler.ts';
 
 /** Manifest objects of every agent and day: `warm/<root>/date=…/_manifest-<agentId>.json`. */
 export const MANIFEST_OBJECTS = `${WARM_PREFIX}*/_manifest-*.json`;
+/** Cold manifests and plan markers (core/cold-manifest.ts), beside each cold period's data files. */
+export const COLD_MANIFEST_OBJECTS = `${COLD_PREFIX}*/_manifest-*.json`;
+export const PLAN_MARKER_OBJECTS = `${COLD_PREFIX}*/_plan-*.json`;
 
 export interface PlannerProps {
   /** The data bucket whose warm/ the planner lists. */
@@ -74,14 +77,18 @@ export class Planner extends Construct {
     this.logGroup = fn.logGroup;
 
     const statements = [
-      new iam.PolicyStatement({
-        sid: 'ListWarm',
-        actions: ['s3:ListBucket'],
-        resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${WARM_PREFIX}*`] } },
-      }),
+      // Unconditioned ListBucket: without it S3 answers 403 instead of 404 for a manifest that does not exist yet,
+      // and the planner GETs manifests by name, most of which are absent on a given day.
+      new iam.PolicyStatement({ sid: 'ListBucket', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
       new iam.PolicyStatement({ sid: 'ReadManifests', actions: ['s3:GetObject'], resources: [bucket.arnForObjects(MANIFEST_OBJECTS)] }),
-      new iam.PolicyStatement({ sid: 'DecryptManifests', actions: ['kms:Decrypt'], resources: [key.keyArn] }),
+      // Cold manifests tell what is compacted already; plan markers keep a second run from planning a unit twice.
+      new iam.PolicyStatement({
+        sid: 'ReadColdMarkers',
+        actions: ['s3:GetObject'],
+        resources: [bucket.arnForObjects(COLD_MANIFEST_OBJECTS), bucket.arnForObjects(PLAN_MARKER_OBJECTS)],
+      }),
+      new iam.PolicyStatement({ sid: 'WritePlanMarkers', actions: ['s3:PutObject'], resources: [bucket.arnForObjects(PLAN_MARKER_OBJECTS)] }),
+      new iam.PolicyStatement({ sid: 'UseDataKey', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [key.keyArn] }),
       // PutMetricData has no resource-level permissions; the namespace condition confines it to tickvault's metrics.
       new iam.PolicyStatement({
         sid: 'PublishLag',
@@ -94,6 +101,10 @@ export class Planner extends Construct {
 
     acknowledge(this.role, wildcardArnFinding(bucket.node.defaultChild as s3.CfnBucket, `/${MANIFEST_OBJECTS}`),
       'The planner reads the manifests of every agent and day, which it finds by listing; the pattern admits manifest objects only.');
+    acknowledge(this.role, wildcardArnFinding(bucket.node.defaultChild as s3.CfnBucket, `/${COLD_MANIFEST_OBJECTS}`),
+      'The planner reads the cold manifest of every unit it considers; the pattern admits cold manifest objects only.');
+    acknowledge(this.role, wildcardArnFinding(bucket.node.defaultChild as s3.CfnBucket, `/${PLAN_MARKER_OBJECTS}`),
+      'The planner reads and writes the plan marker of every unit it plans; the pattern admits plan markers only, never data.');
     acknowledge(this.role, STAR_RESOURCE_FINDING,
       `cloudwatch:PutMetricData supports no resource-level permissions; the statement is confined to the ${METRIC_NAMESPACE} namespace by condition.`);
   }

@@ -13,7 +13,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { WARM_PREFIX } from '../../core/layout.ts';
+import { COLD_PREFIX, WARM_PREFIX } from '../../core/layout.ts';
 import { acknowledge, wildcardArnFinding } from '../nag-findings.ts';
 import { BundledFunction } from './bundled-function.ts';
 import { COMPACTED_TAG, type DataBucket } from './data-bucket.ts';
@@ -88,16 +88,18 @@ export class Retention extends Construct {
 
     const warmObjects = bucket.arnForObjects(`${WARM_PREFIX}*`);
     const statements = [
-      new iam.PolicyStatement({
-        sid: 'ListWarm',
-        actions: ['s3:ListBucket'],
-        resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${WARM_PREFIX}*`] } },
-      }),
+      // Unconditioned: a prefix condition turns 404 into 403 for objects already gone.
+      new iam.PolicyStatement({ sid: 'ListBucket', actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
       // Deleting in a versioned bucket leaves a delete marker; the noncurrent-version rule removes the data later.
-      new iam.PolicyStatement({ sid: 'ExpireWarm', actions: ['s3:GetObjectTagging', 's3:DeleteObject'], resources: [warmObjects] }),
+      // GetObject is for the HEAD that checks an object is the one the cold manifest names before it goes.
+      new iam.PolicyStatement({ sid: 'ExpireWarm', actions: ['s3:GetObject', 's3:GetObjectTagging', 's3:DeleteObject'], resources: [warmObjects] }),
+      // The cold manifests say what was compacted, and when: retention counts from there.
+      new iam.PolicyStatement({ sid: 'ReadColdManifests', actions: ['s3:GetObject'], resources: [bucket.arnForObjects(`${COLD_PREFIX}*/_manifest-*.json`)] }),
+      new iam.PolicyStatement({ sid: 'UseDataKey', actions: ['kms:Decrypt'], resources: [props.data.key.keyArn] }),
     ];
     for (const statement of statements) this.role.addToPrincipalPolicy(statement);
+    acknowledge(this.role, wildcardArnFinding(bucket.node.defaultChild as s3.CfnBucket, `/${COLD_PREFIX}*/_manifest-*.json`),
+      'Retention reads the cold manifest of every compacted unit in its window; the pattern admits cold manifests only.');
     acknowledge(this.role, wildcardArnFinding(bucket.node.defaultChild as s3.CfnBucket, `/${WARM_PREFIX}*`),
       'Retention deletes warm objects it finds by listing, so it is scoped to the warm/ prefix rather than to keys known at deploy time; it cannot touch cold/.');
 
