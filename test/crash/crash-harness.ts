@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { prng } from '../compaction-fixtures.ts';
 import { CLI, collect } from '../support/cli.ts';
 import { REPO_ROOT } from '../support/shared-data.ts';
 
@@ -46,17 +47,6 @@ export interface CrashRunResult {
   readonly finalExitCode: number | null;
   readonly localWarmFiles: number;
   readonly storedObjects: number;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sql = (path: string) => `'${path.replaceAll("'", "''")}'`;
