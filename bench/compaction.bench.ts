@@ -25,7 +25,7 @@ import { LocalDirectoryStore } from '../core/object-store/local-directory-store.
 import { WARM_MANIFEST_CONTENT_TYPE, type WarmManifestObject, encodeWarmManifest } from '../core/warm-manifest.ts';
 import { compactUnit } from '../lambdas/compactor/compact-unit.ts';
 import { type SourceObject, sourcesOfUnit } from '../lambdas/shared/compaction-units.ts';
-import { jsonLogger, silentLogger } from '../lambdas/shared/log.ts';
+import { silentLogger } from '../lambdas/shared/log.ts';
 import type { BenchTable } from './table.ts';
 
 const CHILD_FLAG = '--compaction-bench-child';
@@ -173,10 +173,9 @@ async function child(args: string[]): Promise<void> {
   if (mode === 'naive') {
     report = await naiveCompaction(store, sources);
   } else {
-    // TICKVAULT_BENCH_DEBUG=1 prints compactUnit's phase times on stderr.
-    const log = process.env['TICKVAULT_BENCH_DEBUG'] === undefined ? silentLogger
-      : jsonLogger({ service: 'compaction-bench', level: 'debug', write: (l) => void process.stderr.write(l) });
-    const r = await compactUnit({ dataset: 'trades', symbol: SYMBOL, month: MONTH }, { store, workDir: workDir ?? '', sources, memoryLimit: MEMORY_LIMIT, threads: 2, log });
+    const r = await compactUnit({ dataset: 'trades', symbol: SYMBOL, month: MONTH }, { store, workDir: workDir ?? '', sources, memoryLimit: MEMORY_LIMIT, threads: 2, log: silentLogger });
+    // TICKVAULT_BENCH_DEBUG=1 prints compactUnit's phase times on stderr (stdout carries the report).
+    if (process.env['TICKVAULT_BENCH_DEBUG'] !== undefined) process.stderr.write(`phases ms: ${JSON.stringify(r.phaseMs)}\n`);
     report = { rowsIn: r.rowsIn, rowsOut: r.rowsOut, coldBytes: r.bytes, ...(r.phaseMs !== undefined && { phaseMs: { ...r.phaseMs } }) };
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

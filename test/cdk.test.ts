@@ -500,6 +500,8 @@ describe('TickvaultStack, default configuration', () => {
     it('alarms on compaction lag over 3 days, treating a day without the metric as breaching', () => {
       expect(alarm('MonitoringCompactionLag')).toMatchObject({
         Namespace: 'tickvault', MetricName: 'CompactionLagDays', Statistic: 'Maximum', Period: 86400,
+        // The dimension Powertools' Metrics gives every metric the planner publishes.
+        Dimensions: [{ Name: 'service', Value: 'tickvault-planner' }],
         Threshold: 3, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1, TreatMissingData: 'breaching', AlarmActions: [topic()],
       });
     });

@@ -9,7 +9,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeColdManifest } from '../core/cold-manifest.ts';
 import type { TradeEventRow, TradeRow } from '../core/datasets.ts';
 import { LocalDirectoryStore } from '../core/object-store/local-directory-store.ts';
@@ -18,6 +18,7 @@ import { S3ObjectStore } from '../core/object-store/s3-store.ts';
 import { type CompactionSummary, compactHandler, handler as compactorLambda } from '../lambdas/compactor/handler.ts';
 import { handler as plannerLambda, plannerHandler } from '../lambdas/planner/handler.ts';
 import { handler as retentionLambda } from '../lambdas/retention/handler.ts';
+import type { LambdaContext } from '../lambdas/shared/log.ts';
 import { type CompactionUnit, monthOfMs, previousMonth } from '../lambdas/shared/compaction-units.ts';
 import {
   copyObjects, generateMinuteBars, generateQuotes, generateTrades, listKeys, putWarm, putWarmDays, sha256Of,
@@ -91,7 +92,7 @@ describe.skipIf(!swift.available)('compaction on a local store, on S3 (Swift) th
       S3_FORCE_PATH_STYLE: 'true',
       SCRATCH_DIR: join(root, 'lambda-tmp'),
       DUCKDB_MEMORY_LIMIT: '512MB',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
     });
   }, 120_000);
 
@@ -112,7 +113,30 @@ describe.skipIf(!swift.available)('compaction on a local store, on S3 (Swift) th
   }, 120_000);
 
   it('the Lambda handlers on Swift do the same from their environment, and report that Swift cannot tag', async () => {
-    lambdaResults = await runWorkflow(() => plannerLambda({}), (unit) => compactorLambda(unit));
+    // Powertools' Logger and Metrics write JSON lines to stdout (info) and stderr (warn, error): capture both.
+    const lines: string[] = [];
+    const capture = (chunk: string | Uint8Array): boolean => (lines.push(...String(chunk).split('\n').filter(Boolean)), true);
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+    try {
+      lambdaResults = await runWorkflow(() => plannerLambda({}, lambdaContext('planner', 'req-plan')), (unit) => compactorLambda(unit, lambdaContext('compactor', `req-${unit.dataset}`)));
+    } finally {
+      stdout.mockRestore();
+      stderr.mockRestore();
+    }
+    const entries = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const compacted = entries.filter((e) => e['message'] === 'unit compacted');
+    expect(compacted).toHaveLength(lambdaResults.length);
+    expect(compacted.find((e) => e['function_request_id'] === 'req-trades')).toMatchObject({
+      level: 'INFO', service: 'tickvault-compactor', function_name: 'tickvault-compactor', unit: `trades AAPL ${MONTH}`, status: 'compacted',
+    });
+    expect(entries.find((e) => e['message'] === 'planned')).toMatchObject({ level: 'INFO', service: 'tickvault-planner', function_request_id: 'req-plan' });
+    // The planner's compaction lag, as CloudWatch's embedded metric format with the service dimension the alarm reads.
+    expect(entries.find((e) => '_aws' in e)).toMatchObject({
+      _aws: { CloudWatchMetrics: [{ Namespace: 'tickvault', Dimensions: [['service']], Metrics: [{ Name: 'CompactionLagDays', Unit: 'None' }] }] },
+      service: 'tickvault-planner',
+      CompactionLagDays: expect.any(Number),
+    });
     expect(lambdaResults.map((r) => `${r.unit.dataset} ${r.unit.symbol}`).sort()).toEqual(localResults.map((r) => `${r.unit.dataset} ${r.unit.symbol}`).sort());
     // The roll-up here has no warm sources (no feed daily bars), so nothing of its own to tag.
     expect(lambdaResults.every((r) => r.status === 'compacted' && r.tagged === (r.unit.dataset === 'bars_1d') && r.taggedObjects === 0)).toBe(true);
@@ -160,3 +184,10 @@ describe.skipIf(!swift.available)('compaction on a local store, on S3 (Swift) th
     expect(plan.upToDate).toBe(5);
   }, 120_000);
 });
+
+function lambdaContext(name: string, requestId: string): LambdaContext {
+  return {
+    functionName: `tickvault-${name}`, functionVersion: '$LATEST', memoryLimitInMB: '3008', awsRequestId: requestId,
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:tickvault-${name}`,
+  };
+}

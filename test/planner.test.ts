@@ -6,7 +6,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { planMarkerKey, readColdManifest, readPlanMarker } from '../core/cold-manifest.ts';
 import { decodeParquet } from '../core/codec/parquet-file.ts';
 import type { TradeEventRow, TradeRow } from '../core/datasets.ts';
@@ -20,7 +20,7 @@ import { retentionHandler } from '../lambdas/retention/handler.ts';
 import { readEnv } from '../lambdas/shared/env.ts';
 import { StoreEnvSchema } from '../lambdas/shared/lambda-store.ts';
 import { memoryLogger } from '../lambdas/shared/log.ts';
-import { emfMetrics } from '../lambdas/shared/metrics.ts';
+import { powertoolsMetrics } from '../lambdas/shared/metrics.ts';
 import { at, generateTrades, putWarm, putWarmDays, sortTrades } from './compaction-fixtures.ts';
 
 const AGENTS = ['edge-1', 'edge-2'];
@@ -101,11 +101,17 @@ describe('planner', () => {
 
   it('plans a sealed month from the manifests alone: no listing, only manifest GETs', async () => {
     const recording = new RecordingStore(store);
+    // Powertools' Metrics writes its embedded-metric-format line to stdout: capture it.
     const lines: string[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const publishedAfterMs = Date.now();
     const result = await plannerHandler({}, {
       store: recording, agentIds: AGENTS, nowMs: () => at('2024-08-02T02:15:00Z'),
-      metrics: emfMetrics({ write: (l) => lines.push(l), nowMs: () => at('2024-08-02T02:15:00Z') }),
-    });
+      metrics: powertoolsMetrics({ namespace: 'tickvault', service: 'tickvault-planner' }),
+    }).finally(() => stdout.mockRestore());
     expect(result.units).toEqual([
       { dataset: 'trades', symbol: 'AAPL', month: '2024-07' },
       { dataset: 'trades', symbol: 'MSFT', month: '2024-07' },
@@ -120,10 +126,16 @@ describe('planner', () => {
     // Lag: from the end of July to now.
     expect(result.compactionLagDays).toBe(1.09);
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0] ?? '')).toEqual({
-      _aws: { CloudWatchMetrics: [{ Namespace: 'tickvault', Dimensions: [[]], Metrics: [{ Name: 'CompactionLagDays', Unit: 'None' }] }], Timestamp: at('2024-08-02T02:15:00Z') },
+    const emf = JSON.parse(lines[0] ?? '') as { _aws: { Timestamp: number } };
+    expect(emf).toEqual({
+      _aws: {
+        CloudWatchMetrics: [{ Namespace: 'tickvault', Dimensions: [['service']], Metrics: [{ Name: 'CompactionLagDays', Unit: 'None' }] }],
+        Timestamp: expect.any(Number),
+      },
+      service: 'tickvault-planner',
       CompactionLagDays: 1.09,
     });
+    expect(emf._aws.Timestamp).toBeGreaterThanOrEqual(publishedAfterMs);
   });
 
   it('plans nothing twice: the second run finds the plan markers', async () => {

@@ -12,7 +12,7 @@ import type { ObjectStore } from '../../core/object-store/object-store.ts';
 import { type CompactionUnit, describeUnit, sourcesOfUnit, validateUnit } from '../shared/compaction-units.ts';
 import { ConfigError, envAgentIds, envMemoryLimit, envNonNegativeNumber, envPositiveInt, readEnv } from '../shared/env.ts';
 import { storeFromEnv } from '../shared/lambda-store.ts';
-import { LOG_LEVELS, type Logger, jsonLogger, silentLogger } from '../shared/log.ts';
+import { LOG_LEVELS, type LambdaContext, type Logger, type PowertoolsLogger, powertoolsLogger, silentLogger } from '../shared/log.ts';
 import { createScratchDir } from '../shared/scratch-dir.ts';
 import { type CompactionResult, compactUnit } from './compact-unit.ts';
 
@@ -98,21 +98,24 @@ export const CompactorEnvSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
-let lambdaDeps: CompactionDeps | undefined;
+/** Built on the first invocation, kept for the warm container's later ones. */
+let lambda: { deps: CompactionDeps; logger: PowertoolsLogger } | undefined;
 
 /** The Lambda handler: configuration from the environment (BUCKET, AGENT_IDS, …), credentials from the role. */
-export async function handler(event: unknown): Promise<CompactionSummary> {
-  lambdaDeps ??= (() => {
+export async function handler(event: unknown, context?: LambdaContext): Promise<CompactionSummary> {
+  lambda ??= (() => {
     const env = readEnv(CompactorEnvSchema, process.env);
-    return {
+    const logger = powertoolsLogger('tickvault-compactor', env.LOG_LEVEL);
+    return { logger, deps: {
       store: storeFromEnv(process.env),
       scratchDir: env.SCRATCH_DIR ?? tmpdir(),
       ...(env.AGENT_IDS !== undefined && { agentIds: env.AGENT_IDS }),
       memoryLimit: env.DUCKDB_MEMORY_LIMIT,
       threads: env.DUCKDB_THREADS,
       graceHours: env.GRACE_HOURS,
-      log: jsonLogger({ service: 'tickvault-compactor', level: env.LOG_LEVEL }),
-    };
+      log: logger,
+    } };
   })();
-  return compactHandler(event, lambdaDeps);
+  if (context !== undefined) lambda.logger.addContext(context);
+  return compactHandler(event, lambda.deps);
 }

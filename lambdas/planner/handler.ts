@@ -1,6 +1,6 @@
 /**
  * The planner Lambda: returns the compaction units due for the archival workflow's Map, and publishes the
- * compaction lag (tickvault/CompactionLagDays, no dimensions) as an embedded-metric-format line.
+ * compaction lag (tickvault/CompactionLagDays, dimension service=tickvault-planner) through Powertools' Metrics (EMF).
  *
  * Event (all optional; the schedule sends {}): agentIds, lookbackMonths, graceHours, replanAfterHours, dataset, symbol
  * Result: { units: [{ dataset, symbol, month }], months, compactionLagDays, oldestDueMonth?, counts… }
@@ -17,8 +17,9 @@ import { validateSymbol } from '../../core/symbols.ts';
 import type { CompactionUnit } from '../shared/compaction-units.ts';
 import { ConfigError, envAgentIds, envNonNegativeNumber, envPositiveInt, readEnv } from '../shared/env.ts';
 import { storeFromEnv } from '../shared/lambda-store.ts';
-import { LOG_LEVELS, type Logger, jsonLogger, silentLogger } from '../shared/log.ts';
-import { type Metrics, emfMetrics } from '../shared/metrics.ts';
+import { COMPACTION_LAG_METRIC, METRIC_NAMESPACE, PLANNER_SERVICE } from '../../lib/metrics.ts';
+import { LOG_LEVELS, type LambdaContext, type Logger, type PowertoolsLogger, powertoolsLogger, silentLogger } from '../shared/log.ts';
+import { MetricUnit, type Metrics, powertoolsMetrics } from '../shared/metrics.ts';
 import { type PlanOptions, planUnits } from './plan-units.ts';
 
 export const PlannerEventSchema = z.strictObject({
@@ -90,8 +91,8 @@ export async function plannerHandler(event: unknown, deps: PlannerDeps): Promise
     },
   };
   const plan = await planUnits(options);
-  deps.metrics?.addMetric(deps.lagMetricName ?? 'CompactionLagDays', 'None', plan.compactionLagDays);
-  deps.metrics?.publish();
+  deps.metrics?.addMetric(deps.lagMetricName ?? COMPACTION_LAG_METRIC, MetricUnit.NoUnit, plan.compactionLagDays);
+  deps.metrics?.publishStoredMetrics();
   const result: PlannerResult = {
     units: plan.units,
     months: plan.months,
@@ -118,28 +119,31 @@ export const PlannerEnvSchema = z.object({
   /** @default 24 */
   REPLAN_AFTER_HOURS: envNonNegativeNumber(24),
   /** @default 'tickvault' */
-  METRIC_NAMESPACE: z.string().min(1).default('tickvault'),
+  METRIC_NAMESPACE: z.string().min(1).default(METRIC_NAMESPACE),
   /** @default 'CompactionLagDays' */
-  COMPACTION_LAG_METRIC: z.string().min(1).default('CompactionLagDays'),
+  COMPACTION_LAG_METRIC: z.string().min(1).default(COMPACTION_LAG_METRIC),
   /** @default 'info' */
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
-let lambdaDeps: PlannerDeps | undefined;
+/** Built on the first invocation, kept for the warm container's later ones. */
+let lambda: { deps: PlannerDeps; logger: PowertoolsLogger } | undefined;
 
-export async function handler(event: unknown): Promise<PlannerResult> {
-  lambdaDeps ??= (() => {
+export async function handler(event: unknown, context?: LambdaContext): Promise<PlannerResult> {
+  lambda ??= (() => {
     const env = readEnv(PlannerEnvSchema, process.env);
-    return {
+    const logger = powertoolsLogger(PLANNER_SERVICE, env.LOG_LEVEL);
+    return { logger, deps: {
       store: storeFromEnv(process.env),
       ...(env.AGENT_IDS !== undefined && { agentIds: env.AGENT_IDS }),
       lookbackMonths: env.LOOKBACK_MONTHS,
       graceHours: env.GRACE_HOURS,
       replanAfterHours: env.REPLAN_AFTER_HOURS,
-      log: jsonLogger({ service: 'tickvault-planner', level: env.LOG_LEVEL }),
-      metrics: emfMetrics({ namespace: env.METRIC_NAMESPACE }),
+      log: logger,
+      metrics: powertoolsMetrics({ namespace: env.METRIC_NAMESPACE, service: PLANNER_SERVICE }),
       lagMetricName: env.COMPACTION_LAG_METRIC,
-    };
+    } };
   })();
-  return plannerHandler(event, lambdaDeps);
+  if (context !== undefined) lambda.logger.addContext(context);
+  return plannerHandler(event, lambda.deps);
 }

@@ -11,7 +11,7 @@ import type { ObjectStore } from '../../core/object-store/object-store.ts';
 import { type IsoMonth, parseIsoMonth } from '../../core/time.ts';
 import { type CompactionUnit, nextMonth } from '../shared/compaction-units.ts';
 import { envAgentIds, readEnv } from '../shared/env.ts';
-import { type Logger, jsonLogger } from '../shared/log.ts';
+import { type Logger, powertoolsLogger } from '../shared/log.ts';
 import { planUnits } from './plan-units.ts';
 
 export interface MonthUnit extends CompactionUnit {
@@ -19,8 +19,8 @@ export interface MonthUnit extends CompactionUnit {
   readonly agentIds: readonly string[];
 }
 
-/** Writes warnings to stderr, so the command's stdout stays one JSON result per line. */
-const stderrLog = (): Logger => jsonLogger({ service: 'tickvault-compact', level: 'warn', write: (line) => void process.stderr.write(line) });
+/** Logs at 'warn' and above, which Powertools writes to stderr: the command's stdout stays one JSON result per line. */
+const stderrLog = (): Logger => powertoolsLogger('tickvault-compact', 'warn');
 
 export async function planMonth(
   store: ObjectStore,

@@ -13,7 +13,7 @@ import type { ObjectStore } from '../../core/object-store/object-store.ts';
 import { monthOfMs } from '../shared/compaction-units.ts';
 import { envOptionalNonNegativeNumber, envPositiveInt, readEnv } from '../shared/env.ts';
 import { storeFromEnv } from '../shared/lambda-store.ts';
-import { LOG_LEVELS, type Logger, jsonLogger, silentLogger } from '../shared/log.ts';
+import { LOG_LEVELS, type LambdaContext, type Logger, type PowertoolsLogger, powertoolsLogger, silentLogger } from '../shared/log.ts';
 import { lookbackWindow } from '../planner/plan-units.ts';
 import { type RetentionResult, expireCompactedWarmObjects } from './expire-warm.ts';
 
@@ -67,17 +67,20 @@ export const RetentionEnvSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
-let lambdaDeps: RetentionDeps | undefined;
+/** Built on the first invocation, kept for the warm container's later ones. */
+let lambda: { deps: RetentionDeps; logger: PowertoolsLogger } | undefined;
 
-export async function handler(event: unknown): Promise<RetentionSummary> {
-  lambdaDeps ??= (() => {
+export async function handler(event: unknown, context?: LambdaContext): Promise<RetentionSummary> {
+  lambda ??= (() => {
     const env = readEnv(RetentionEnvSchema, process.env);
-    return {
+    const logger = powertoolsLogger('tickvault-retention', env.LOG_LEVEL);
+    return { logger, deps: {
       store: storeFromEnv(process.env),
       retentionDays: env.WARM_RETENTION_DAYS_AFTER_COMPACTION ?? env.WARM_EXPIRY_DAYS_AFTER_COMPACTION ?? 7,
       lookbackMonths: env.RETENTION_LOOKBACK_MONTHS,
-      log: jsonLogger({ service: 'tickvault-retention', level: env.LOG_LEVEL }),
-    };
+      log: logger,
+    } };
   })();
-  return retentionHandler(event, lambdaDeps);
+  if (context !== undefined) lambda.logger.addContext(context);
+  return retentionHandler(event, lambda.deps);
 }

@@ -1,41 +1,41 @@
 /**
- * A small structured logger for the Lambdas and the commands that share their code: one JSON object per line, the
- * shape AWS Lambda Powertools' Logger writes (level, message, service, timestamp, then the fields), so switching to
- * `@aws-lambda-powertools/logger` later changes no call site.
+ * Logging for the Lambdas and the commands that share their code. In Lambda (and in `tickvault compact`) the logger
+ * is AWS Lambda Powertools' Logger: one JSON object per line (level, message, service, timestamp, the Lambda context
+ * once added, then the fields), bigints as decimal strings, errors as {name, message, stack}. The handlers depend only
+ * on the small `Logger` interface below, so tests pass a memory logger instead.
  */
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+
+export type { PowertoolsLogger };
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type LogFields = Readonly<Record<string, unknown>>;
 
+/** What the handlers call: a message, then objects whose keys become the line's fields (Powertools' signature). */
 export interface Logger {
-  debug(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
+  debug(message: string, ...fields: LogFields[]): void;
+  info(message: string, ...fields: LogFields[]): void;
+  warn(message: string, ...fields: LogFields[]): void;
+  error(message: string, ...fields: LogFields[]): void;
 }
 
-export interface JsonLoggerOptions {
-  readonly service: string;
-  /** Lowest level written. @default 'info' */
-  readonly level?: LogLevel;
-  /** Where each line goes. @default process.stdout (CloudWatch Logs in Lambda) */
-  readonly write?: (line: string) => void;
-  /** @default () => new Date() */
-  readonly now?: () => Date;
+/**
+ * A Powertools Logger for `service`. Debug and info lines go to stdout, warn and error to stderr (both reach
+ * CloudWatch Logs in Lambda; a command keeps its stdout for results by logging at 'warn' or above).
+ */
+export function powertoolsLogger(service: string, level: LogLevel = 'info'): PowertoolsLogger {
+  return new PowertoolsLogger({ serviceName: service, logLevel: level.toUpperCase() as Uppercase<LogLevel> });
 }
 
-export function jsonLogger(options: JsonLoggerOptions): Logger {
-  const threshold = LOG_LEVELS.indexOf(options.level ?? 'info');
-  const write = options.write ?? ((line: string) => void process.stdout.write(line));
-  const now = options.now ?? (() => new Date());
-  const log = (level: LogLevel) => (message: string, fields: LogFields = {}): void => {
-    if (LOG_LEVELS.indexOf(level) < threshold) return;
-    const entry = { level: level.toUpperCase(), message, service: options.service, timestamp: now().toISOString(), ...fields };
-    write(`${JSON.stringify(entry, jsonSafe)}\n`);
-  };
-  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+/** The fields of the Lambda runtime's context object that every log line then carries (Logger.addContext). */
+export interface LambdaContext {
+  readonly functionName: string;
+  readonly functionVersion: string;
+  readonly invokedFunctionArn: string;
+  readonly memoryLimitInMB: string;
+  readonly awsRequestId: string;
 }
 
 /** Discards everything (tests that do not look at logs). */
@@ -44,17 +44,10 @@ export const silentLogger: Logger = { debug: () => {}, info: () => {}, warn: () 
 /** A logger that keeps its entries, for tests. */
 export function memoryLogger(): Logger & { readonly entries: { level: LogLevel; message: string; fields: LogFields }[] } {
   const entries: { level: LogLevel; message: string; fields: LogFields }[] = [];
-  const log = (level: LogLevel) => (message: string, fields: LogFields = {}): void => {
-    entries.push({ level, message, fields });
+  const log = (level: LogLevel) => (message: string, ...fields: LogFields[]): void => {
+    entries.push({ level, message, fields: Object.assign({}, ...fields) as LogFields });
   };
   return { entries, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
-}
-
-/** Bigints as decimal strings, errors as {name, message}: JSON.stringify handles neither. */
-function jsonSafe(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Error) return { name: value.name, message: value.message };
-  return value;
 }
 
 export function messageOf(err: unknown): string {

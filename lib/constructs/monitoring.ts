@@ -18,7 +18,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { InfraConfigError } from '../errors.ts';
-import { AGENT_HEARTBEAT_METRIC, AGENT_ID_DIMENSION, COMPACTION_LAG_METRIC, METRIC_NAMESPACE } from '../metrics.ts';
+import { AGENT_HEARTBEAT_METRIC, AGENT_ID_DIMENSION, COMPACTION_LAG_METRIC, METRIC_NAMESPACE, PLANNER_SERVICE } from '../metrics.ts';
 
 export interface MonitoredFunction {
   /** Short name for alarm and widget titles, e.g. 'compactor'. */
@@ -139,6 +139,7 @@ export class Monitoring extends Construct {
     const lag = new cloudwatch.Metric({
       namespace: METRIC_NAMESPACE,
       metricName: COMPACTION_LAG_METRIC,
+      dimensionsMap: { service: PLANNER_SERVICE },
       statistic: cloudwatch.Stats.MAXIMUM,
       period: Duration.days(1),
     });
