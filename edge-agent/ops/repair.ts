@@ -31,7 +31,8 @@ import type { DataDirPaths } from './data-dir.ts';
 import { readLedger } from './ledger-reader.ts';
 import { progress } from './progress.ts';
 import { rebuildFromLog } from './rebuild-from-log.ts';
-import { ObjectFactsCache, manifestObjectOf, readCompactedSources, sha256OfFile, storedCopyProblem, uploadMetadata } from './store-checks.ts';
+import { manifestObjectOf, sha256OfFile, uploadMetadata } from '../sync/warm-object.ts';
+import { ObjectFactsCache, readCompactedSources, storedCopyProblem } from './store-checks.ts';
 
 export class RepairRefusedError extends Error {
   override readonly name = 'RepairRefusedError';

@@ -1,27 +1,13 @@
 /**
- * What verify and repair both need to know about objects in the store: what the uploader stores with each warm
- * object (its key and metadata, which these must match exactly), the facts of an object's bytes (size, SHA-256,
- * rows in its footer), and which warm objects the cold tier has absorbed (their later deletion is expected).
+ * What verify and repair both need to know about objects in the store: whether a stored copy is the ledger's file,
+ * the facts of an object's bytes (size, SHA-256, rows in its footer), and which warm objects the cold tier has
+ * absorbed (their later deletion is expected). What the uploader stores with each object is in sync/warm-object.ts.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { inspectParquet } from '../../core/codec/parquet-file.ts';
 import { type ColdManifest, decodeColdManifest } from '../../core/cold-manifest.ts';
-import type { WarmManifestObject } from '../../core/warm-manifest.ts';
 import type { ObjectInfo, ObjectStore } from '../../core/object-store/object-store.ts';
 import type { SealedEntry } from '../warm/warm-ledger.ts';
-
-/** The metadata the uploader (sync/uploader.ts, metadataOf) puts on every warm object; keep the two in step. */
-export function uploadMetadata(entry: SealedEntry, agentId: string): Record<string, string> {
-  return {
-    sha256: entry.sha256,
-    rows: String(entry.rows),
-    'min-ts-ns': entry.minTsNs,
-    'max-ts-ns': entry.maxTsNs,
-    'schema-version': String(entry.schemaVersion),
-    'agent-id': agentId,
-  };
-}
 
 /** Why a stored object's size or metadata is not the ledger's file, or undefined when they match. */
 export function storedCopyProblem(info: ObjectInfo, entry: SealedEntry): string | undefined {
@@ -31,14 +17,6 @@ export function storedCopyProblem(info: ObjectInfo, entry: SealedEntry): string 
   const rows = info.metadata?.['rows'];
   if (rows !== undefined && rows !== String(entry.rows)) return `rows metadata ${rows} in the store, the ledger says ${entry.rows}`;
   return undefined;
-}
-
-/** The entry the uploader writes into a day's manifest for a file (sync/uploader.ts, manifestObjectOf). */
-export function manifestObjectOf(entry: SealedEntry, key: string): WarmManifestObject {
-  return {
-    key, symbol: entry.symbol, part: entry.part, rows: entry.rows, bytes: entry.bytes,
-    minTsNs: entry.minTsNs, maxTsNs: entry.maxTsNs, sha256: entry.sha256, schemaVersion: entry.schemaVersion,
-  };
 }
 
 export interface ObjectFacts {
@@ -76,13 +54,6 @@ function factsOf(bytes: Uint8Array, name: string): ObjectFacts {
     rows = { error: (error as Error).message };
   }
   return { sizeBytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('base64'), rows };
-}
-
-/** SHA-256 (base64) of a local file, streamed. */
-export async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('base64');
 }
 
 const COLD_MANIFEST = /\/_manifest-[^/]+\.json$/;

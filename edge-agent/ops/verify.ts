@@ -20,7 +20,8 @@ import type { SealedEntry, WarmFileState } from '../warm/warm-ledger.ts';
 import type { DataDirPaths } from './data-dir.ts';
 import { readLedger } from './ledger-reader.ts';
 import { progress } from './progress.ts';
-import { ObjectFactsCache, forEachLimit, readCompactedSources, sha256OfFile, storedCopyProblem } from './store-checks.ts';
+import { sha256OfFile } from '../sync/warm-object.ts';
+import { ObjectFactsCache, forEachLimit, readCompactedSources, storedCopyProblem } from './store-checks.ts';
 
 export const FINDING_KINDS = [
   'local-missing', 'local-size', 'local-checksum',

@@ -19,7 +19,6 @@
  *   never holds a worker while it waits. Each kind of failure is logged at most once per failureLogIntervalMs.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleepTimer } from 'node:timers/promises';
@@ -30,6 +29,7 @@ import type { LogFn } from '../log.ts';
 import { fsyncDirectory } from '../warm/atomic-file.ts';
 import type { SealedEntry, WarmLedger } from '../warm/warm-ledger.ts';
 import type { IncompleteUploadJanitor } from './multipart-janitor.ts';
+import { manifestObjectOf, sha256OfFile, uploadMetadata } from './warm-object.ts';
 import {
   backoffMs, classifyFailure, type FailureKind, LocalFileError, messageOf, STORE_WIDE_KINDS, UploadTimeoutError,
   VerifyMismatchError,
@@ -425,7 +425,7 @@ export class Uploader {
       if (local === 'quarantined') return;
       // From here on the store may get the object even if no answer comes back.
       job.checkStoreFirst = true;
-      const putOptions: PutOptions = { metadata: this.metadataOf(entry), contentType: PARQUET_CONTENT_TYPE };
+      const putOptions: PutOptions = { metadata: uploadMetadata(entry, this.agentId), contentType: PARQUET_CONTENT_TYPE };
       const timeoutMs = this.requestTimeoutMs + (entry.bytes / TIMEOUT_BYTES_PER_SECOND) * 1000;
       if (local.body !== undefined) {
         await this.withTimeout(this.store.put(key, local.body, putOptions), timeoutMs, `PUT ${key}`, key);
@@ -446,17 +446,6 @@ export class Uploader {
     } catch (err) {
       this.onAttemptFailed(job, err);
     }
-  }
-
-  private metadataOf(entry: SealedEntry): Record<string, string> {
-    return {
-      sha256: entry.sha256,
-      rows: String(entry.rows),
-      'min-ts-ns': entry.minTsNs,
-      'max-ts-ns': entry.maxTsNs,
-      'schema-version': String(entry.schemaVersion),
-      'agent-id': this.agentId,
-    };
   }
 
   /**
@@ -872,13 +861,6 @@ function mismatchOf(info: ObjectInfo, entry: SealedEntry): string | undefined {
   return undefined;
 }
 
-function manifestObjectOf(entry: SealedEntry, key: string): WarmManifestObject {
-  return {
-    key, symbol: entry.symbol, part: entry.part, rows: entry.rows, bytes: entry.bytes,
-    minTsNs: entry.minTsNs, maxTsNs: entry.maxTsNs, sha256: entry.sha256, schemaVersion: entry.schemaVersion,
-  };
-}
-
 /** Size and SHA-256 (base64) of a file; its bytes too when small enough to send from memory. Skips hashing on a size mismatch. */
 async function readAndHash(path: string, expectedBytes: number): Promise<{ size: number; sha256: string; body: Uint8Array | undefined }> {
   const size = (await stat(path)).size;
@@ -889,10 +871,4 @@ async function readAndHash(path: string, expectedBytes: number): Promise<{ size:
     return { size: body.byteLength, sha256: createHash('sha256').update(body).digest('base64'), body };
   }
   return { size, sha256: await sha256OfFile(path), body: undefined };
-}
-
-async function sha256OfFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('base64');
 }
