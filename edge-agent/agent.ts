@@ -370,7 +370,7 @@ export class EdgeAgent {
   }
 
   private get uploaded(): number {
-    return this.ledger.live().filter((f) => f.uploaded !== undefined).length;
+    return this.ledger.uploadedOnHost();
   }
 
   private onFrame(frame: ParsedFrame, position: SourcePosition | undefined): void {

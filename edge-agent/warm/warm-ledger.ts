@@ -80,6 +80,8 @@ export class WarmLedger {
    * not replay those events into a new file (the store already has them).
    */
   private readonly sealedSeqs = new Map<string, bigint>();
+  /** Files uploaded and still on the host, kept as entries apply (the status page asks every second). */
+  private uploadedOnHostCount = 0;
   private fd: number;
   /** Lines that could not be parsed on load (a torn tail), for the operator's log. */
   readonly skippedLines: number;
@@ -124,6 +126,8 @@ export class WarmLedger {
       return;
     }
     if (entry.type === 'sealed') {
+      const replaced = this.files.get(entry.path);
+      if (replaced !== undefined && isUploadedOnHost(replaced)) this.uploadedOnHostCount--;
       this.files.set(entry.path, { sealed: entry, uploaded: undefined, removed: undefined });
       const partition = entry.path.slice(0, entry.path.lastIndexOf('/'));
       this.nextParts.set(partition, Math.max(this.nextParts.get(partition) ?? 0, entry.part + 1));
@@ -132,8 +136,10 @@ export class WarmLedger {
     }
     const state = this.files.get(entry.path);
     if (state === undefined) return; // history of a file already forgotten by a rewrite
+    const wasUploadedOnHost = isUploadedOnHost(state);
     if (entry.type === 'uploaded') state.uploaded = entry;
     else state.removed = entry;
+    this.uploadedOnHostCount += Number(isUploadedOnHost(state)) - Number(wasUploadedOnHost);
   }
 
   /** Appends an entry durably (written and fsynced before it returns). */
@@ -167,6 +173,11 @@ export class WarmLedger {
   /** Every file still on the host (not deleted or quarantined), oldest sealed first. */
   live(): WarmFileState[] {
     return [...this.files.values()].filter((f) => f.removed === undefined).sort((a, b) => a.sealed.sealedAtMs - b.sealed.sealedAtMs);
+  }
+
+  /** How many files are uploaded and still on the host. O(1). */
+  uploadedOnHost(): number {
+    return this.uploadedOnHostCount;
   }
 
   /** Sealed, not yet uploaded, still on the host: the upload backlog, oldest first. */
@@ -205,4 +216,8 @@ export class WarmLedger {
   close(): void {
     closeSync(this.fd);
   }
+}
+
+function isUploadedOnHost(state: WarmFileState): boolean {
+  return state.uploaded !== undefined && state.removed === undefined;
 }
