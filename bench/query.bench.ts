@@ -27,6 +27,7 @@ import { type WarmManifestObject, encodeWarmManifest } from '../core/warm-manife
 import { defineQuery } from '../query/model.ts';
 import { runQuery } from '../query/tier-router.ts';
 import { type BenchTable, medianMs } from './table.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const WARM_TRADES = 1_000_000;
 const WARM_PARTS = 288;
@@ -37,21 +38,10 @@ const DAY_NS = BigInt(Date.parse(`${DAY}T00:00:00Z`)) * 1_000_000n;
 const MONTH_START_NS = BigInt(Date.parse('2024-06-01T00:00:00Z')) * 1_000_000n;
 const NS_PER_DAY = 86_400_000_000_000n;
 
-/** A small seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The warm day: WARM_TRADES evenly over the day, in WARM_PARTS files of consecutive trades, and the day's manifest. */
 async function writeWarmDay(store: LocalDirectoryStore): Promise<void> {
   const manifest: WarmManifestObject[] = [];
-  const rand = prng(1);
+  const rand = seededRandom(1);
   const perPart = WARM_TRADES / WARM_PARTS;
   const step = NS_PER_DAY / BigInt(WARM_TRADES);
   let price = 190;

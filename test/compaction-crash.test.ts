@@ -15,9 +15,10 @@ import { decodeColdManifest } from '../core/cold-manifest.ts';
 import type { TradeEventRow, TradeRow } from '../core/datasets.ts';
 import { LocalDirectoryStore } from '../core/object-store/local-directory-store.ts';
 import type { ObjectStore } from '../core/object-store/object-store.ts';
-import { copyObjects, generateTrades, listKeys, prng, putWarm, putWarmDays, sha256Of } from './compaction-fixtures.ts';
+import { copyObjects, generateTrades, listKeys, putWarm, putWarmDays, sha256Of } from './compaction-fixtures.ts';
 import { CLI, collect } from './support/cli.ts';
 import { REPO_ROOT } from './support/shared-data.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const MONTH = '2024-07';
 const KILLS = 8;
@@ -84,7 +85,7 @@ describe('compaction killed at random moments', () => {
   }, 240_000);
 
   it('never shows a partial object, and the run after the kills gives the reference bytes', async () => {
-    const random = prng(4242);
+    const random = seededRandom(4242);
     /** Starts the command, kills it after a random part of the reference run's time; checks cold/ throughout. */
     const runAndKill = async (): Promise<{ killed: boolean; sawCold: number }> => {
       const child = compactChild(victimDir);

@@ -11,18 +11,7 @@ import { warmManifestKey, warmObjectKey } from '../core/layout.ts';
 import type { ObjectInfo, ObjectStore } from '../core/object-store/object-store.ts';
 import { dateOfNs } from '../core/time.ts';
 import { WARM_MANIFEST_CONTENT_TYPE, type WarmManifestObject, encodeWarmManifest, readWarmManifest } from '../core/warm-manifest.ts';
-
-/** A small seeded PRNG so every run builds the same scenario. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 export const sha256Of = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('base64');
 
@@ -83,7 +72,7 @@ const NS_PER_MS = 1_000_000n;
 
 /** `count` trades of one symbol spread over the UTC days `days` of a month, sorted, with unique increasing ids. */
 export function generateTrades(symbol: string, month: string, days: readonly number[], count: number, seed: number, firstId = 1n): TradeRow[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const rows: TradeRow[] = [];
   let price = 100 + random() * 50;
   const perDay = Math.ceil(count / days.length);
@@ -106,7 +95,7 @@ export function generateTrades(symbol: string, month: string, days: readonly num
 
 /** Quotes, some with sizes missing (null), and a few exact duplicates within the stream itself. */
 export function generateQuotes(symbol: string, month: string, days: readonly number[], count: number, seed: number): QuoteRow[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const rows: QuoteRow[] = [];
   const perDay = Math.ceil(count / days.length);
   let mid = 200;
@@ -127,7 +116,7 @@ export function generateQuotes(symbol: string, month: string, days: readonly num
 
 /** 1m bars of the regular session of each day: 390 a day, with realistic OHLC, volume and vwap; `zeroVolumeDays` get volume 0. */
 export function generateMinuteBars(symbol: string, month: string, days: readonly number[], seed: number, zeroVolumeDays: readonly number[] = []): BarRow[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const rows: BarRow[] = [];
   let price = 50 + random() * 20;
   for (const day of days) {

@@ -16,16 +16,17 @@ import { COLD_PREFIX, coldFilePath } from '../core/layout.ts';
 import { LocalDirectoryStore } from '../core/object-store/local-directory-store.ts';
 import { compactHandler } from '../lambdas/compactor/handler.ts';
 import { memoryLogger } from '../lambdas/shared/log.ts';
-import { generateQuotes, generateTrades, listKeys, prng, putWarm, putWarmDays, sha256Of } from './compaction-fixtures.ts';
+import { generateQuotes, generateTrades, listKeys, putWarm, putWarmDays, sha256Of } from './compaction-fixtures.ts';
 import { duckdbRows, sqlPath } from './support/duckdb.ts';
 import { sharedDataDir } from './support/shared-data.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const AGENTS = ['edge-0', 'edge-1', 'edge-2', 'edge-3'];
 
 const key = (r: { trade_id: bigint }) => r.trade_id.toString();
 
 describe('trades compaction with duplicates, cancels and corrections', () => {
-  const random = prng(2024);
+  const random = seededRandom(2024);
   const csv = join(sharedDataDir(), 'trades_tardis_binance-futures_BTCUSDT_20200222.csv');
   const trades = parseMarketCsv(readFileSync(csv, 'utf8'), csv).records.map((r) => r.row as TradeRow);
   const store = new LocalDirectoryStore(mkdtempSync(join(tmpdir(), 'tv-compact-')));
@@ -162,7 +163,7 @@ describe('quotes compaction with duplicates across agents', () => {
   const quotes = generateQuotes('ESU4', '2024-07', [1, 2, 3], 9_000, 7);
   // A quote has no id: a duplicate is the same full row, from another agent or repeated by the feed.
   const withRepeats = quotes.flatMap((q, i) => (i % 97 === 0 ? [q, { ...q }] : [q]));
-  const random = prng(99);
+  const random = seededRandom(99);
 
   beforeAll(async () => {
     for (const [a, agent] of ['edge-1', 'edge-2'].entries()) {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ExchangeTable, OVERFLOW_EXCHANGE_CODE, OVERFLOW_EXCHANGE_NAME } from '../edge-agent/hot/exchange-table.ts';
 import { QuoteWindow } from '../edge-agent/hot/quote-window.ts';
 import { type TradeBatch, TradeWindow } from '../edge-agent/hot/trade-window.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const S = 1_000_000_000n; // one second in ns
 const T0 = 1_582_329_602_111_000_000n;
@@ -17,18 +18,6 @@ function pushTrade(r: TradeWindow, k: number, tsNs = T0 + BigInt(k) * 1_000_000n
 }
 
 const ids = (b: TradeBatch): number[] => [...b.tradeId].map(Number);
-
-/** A seeded PRNG (mulberry32) so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('trade window: reads never mutate', () => {
   it('reading twice gives the same trades and leaves head and length where they were', () => {
@@ -168,7 +157,7 @@ describe('trade window: trades since a time', () => {
   });
 
   it('matches a naive model (array, push/shift) after every one of 20 000 random writes', () => {
-    const random = prng(20240701);
+    const random = seededRandom(20240701);
     const windowNs = 50_000n;
     const capacity = 37;
     const r = ring(capacity, windowNs);

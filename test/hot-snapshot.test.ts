@@ -13,21 +13,10 @@ import { HOT_SNAPSHOT_VERSION } from '../edge-agent/hot/hot-snapshot.ts';
 import { HotTier, type HotTierInput } from '../edge-agent/hot/hot-tier.ts';
 import type { Fill, OrderRequest } from '../edge-agent/hot/portfolio.ts';
 import { sharedDataDir } from './support/shared-data.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const S = 1_000_000_000n;
 const T0 = 1_582_329_602_111_000_000n;
-
-/** A seeded PRNG (mulberry32) so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Op =
   | { readonly kind: 'trade'; readonly row: TradeRow }
@@ -78,7 +67,7 @@ let stream: Op[] = [];
  * fills and cancels that hit every reject reason.
  */
 function buildStream(seed: number): Op[] {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const btcTrades = load<TradeRow>(BTC_TRADES);
   const jittered: Op[] = btcTrades.map((t) => {
     const ts = t.ts + BigInt(Math.floor((random() - 0.5) * 6e9));
@@ -202,7 +191,7 @@ describe('hot snapshot: twin tiers on real data', () => {
       tradesCapacity: 60, quotesCapacity: 900, maxSymbols: 20,
       portfolio: { maxOpenOrders: 12, closedOrdersKept: 25, maxPositions: 4, initialCash: 100_000 },
     };
-    const random = prng(7);
+    const random = seededRandom(7);
     const points = Array.from({ length: 4 }, () => Math.floor(stream.length * (0.1 + 0.8 * random()))).sort((x, y) => x - y);
     const a = new HotTier(options);
     const twins: { readonly tier: HotTier; readonly from: number }[] = [];
@@ -284,7 +273,7 @@ describe('hot snapshot: twin tiers on real data', () => {
 
 describe('hot snapshot: least recently used symbols', () => {
   function lruRun(input: HotTierInput, seed: number): void {
-    const random = prng(seed);
+    const random = seededRandom(seed);
     const universe = Array.from({ length: 40 }, (_, i) => `S${i}`);
     let ts = T0;
     const step = (tiers: readonly HotTier[]): void => {
@@ -522,7 +511,7 @@ describe('hot snapshot: malformed payloads', () => {
 
   it('never fails with anything but HotSnapshotError on 600 seeded random byte flips', () => {
     const bytes = smallTier().toSnapshot();
-    const random = prng(99);
+    const random = seededRandom(99);
     let refused = 0;
     for (let i = 0; i < 600; i++) {
       const damaged = bytes.slice();

@@ -9,6 +9,7 @@ import { HotTier } from '../edge-agent/hot/hot-tier.ts';
 import { QuoteWindow } from '../edge-agent/hot/quote-window.ts';
 import { TradeWindow } from '../edge-agent/hot/trade-window.ts';
 import { sharedDataDir } from './support/shared-data.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const T0 = 1_582_329_602_111_000_000n;
 const S = 1_000_000_000n;
@@ -21,18 +22,6 @@ function quote(symbol: string, ts: bigint, bid: number, bidSize: number | null, 
   return {
     ts, ts_ns: ts, symbol, bid_price: bid, bid_size: bidSize, ask_price: ask, ask_size: askSize,
     bid_exchange: exchange, ask_exchange: exchange, conditions: '', tape: '',
-  };
-}
-
-/** A seeded PRNG (mulberry32) so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -176,7 +165,7 @@ describe('hot tier: memory', () => {
   });
 
   it('never exceeds the ceiling with thousands of symbols under random writes and reads (seeded)', () => {
-    const random = prng(42);
+    const random = seededRandom(42);
     const tradesCapacity = 64;
     const quotesCapacity = 96;
     const probe = new HotTier({ tradesCapacity, quotesCapacity, maxSymbols: 1 });

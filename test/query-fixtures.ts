@@ -17,6 +17,7 @@ import { symbolToPath } from '../core/symbols.ts';
 import { dateOfNs, formatNs } from '../core/time.ts';
 import { type WarmManifestObject, encodeWarmManifest, readWarmManifest } from '../core/warm-manifest.ts';
 import type { HotView } from '../edge-agent/http/read-api.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 export const NS_PER_MINUTE = 60_000_000_000n;
 
@@ -25,21 +26,9 @@ export const dayNs = (date: string): bigint => BigInt(Date.parse(`${date}T00:00:
 /** An ISO instant in ns. */
 export const isoNs = (iso: string): bigint => BigInt(Date.parse(iso)) * 1_000_000n;
 
-/** A small seeded PRNG so every run builds the same data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Trades of one symbol every `stepNs` over [fromNs, toNs), ids from idStart, prices a seeded walk. */
 export function genTrades(symbol: string, fromNs: bigint, toNs: bigint, stepNs: bigint, idStart: bigint, seed: number): TradeRow[] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const rows: TradeRow[] = [];
   let price = 100 + rand() * 50;
   let id = idStart;
@@ -54,7 +43,7 @@ export function genTrades(symbol: string, fromNs: bigint, toNs: bigint, stepNs: 
 
 /** Quotes of one symbol every `stepNs` over [fromNs, toNs): some crossed or one-sided, some without sizes. */
 export function genQuotes(symbol: string, fromNs: bigint, toNs: bigint, stepNs: bigint, seed: number): QuoteRow[] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const rows: QuoteRow[] = [];
   let mid = 100 + rand() * 50;
   for (let t = fromNs; t < toNs; t += stepNs) {
@@ -74,7 +63,7 @@ export function genQuotes(symbol: string, fromNs: bigint, toNs: bigint, stepNs: 
 
 /** Feed-style 1m bars of one symbol over [fromNs, toNs). */
 export function genBars(symbol: string, fromNs: bigint, toNs: bigint, seed: number): BarRow[] {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   const rows: BarRow[] = [];
   let close = 100 + rand() * 50;
   for (let t = fromNs - (fromNs % NS_PER_MINUTE); t < toNs; t += NS_PER_MINUTE) {

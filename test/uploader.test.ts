@@ -24,8 +24,9 @@ import { s3IncompleteUploadJanitor } from '../edge-agent/sync/multipart-janitor.
 import { type UploadBacklog, Uploader, type UploaderEvent, type UploaderOptions } from '../edge-agent/sync/uploader.ts';
 import { listWarmManifests, readWarmManifest } from '../edge-agent/sync/warm-manifest.ts';
 import { type SealedEntry, WarmLedger } from '../edge-agent/warm/warm-ledger.ts';
-import { FAULT_KINDS, FaultProxy, type FaultProxyOptions, mulberry32 } from './support/fault-proxy.ts';
+import { FAULT_KINDS, FaultProxy, type FaultProxyOptions } from './support/fault-proxy.ts';
 import { type S3TestServer, s3ServerAvailability, startS3Server } from './support/s3-server.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const swift = s3ServerAvailability();
 if (!swift.available) console.warn(`uploader.test.ts: S3 tests SKIPPED: ${swift.reason}`);
@@ -237,7 +238,7 @@ class FlakyStore implements ObjectStore {
     seed: number,
   ) {
     this.description = `flaky(${inner.description})`;
-    this.random = mulberry32(seed);
+    this.random = seededRandom(seed);
   }
 
   private async run<T>(op: () => Promise<T>): Promise<T> {
@@ -607,7 +608,7 @@ describe.skipIf(!swift.available)('uploader on S3 (Swift) behind a fault proxy',
         if (i === 10) fixture.seal(LARGE_BYTES);
       }
       fixture.ledger.close();
-      const random = mulberry32(seed);
+      const random = seededRandom(seed);
       let kills = 0;
       let runs = 0;
       const seen = { foundInStore: 0, multipartAborted: 0 };

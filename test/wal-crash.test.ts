@@ -10,23 +10,13 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openLog } from '../edge-agent/wal/write-ahead-log.ts';
 import { crashPayload } from './support/crash-child-wal.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const repo = resolve(import.meta.dirname, '..');
 const child = join(repo, 'test', 'support', 'crash-child-wal.ts');
 const SEGMENT_BYTES = 64 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'tv-wal-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ChildRun {
   readonly openSeq: bigint;
@@ -63,7 +53,7 @@ function runAndKill(killAfterMs: number): Promise<ChildRun> {
 
 describe('write-ahead log under SIGKILL', () => {
   it('keeps every record reported durable, intact, without gaps or duplicates, over 20 kills', async () => {
-    const random = mulberry32(20251126);
+    const random = seededRandom(20251126);
     let nextSeq = 1n;
     let maxDurable = 0n;
     let maxFloor = 0n;

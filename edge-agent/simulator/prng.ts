@@ -60,3 +60,9 @@ export class Prng {
     return count;
   }
 }
+
+/** The same generator as a function: each call returns the next float in [0, 1). For tests and benchmarks. */
+export function seededRandom(seed: number): () => number {
+  const prng = new Prng(seed);
+  return () => prng.next();
+}

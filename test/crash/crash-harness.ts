@@ -12,9 +12,9 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { prng } from '../compaction-fixtures.ts';
 import { CLI, collect } from '../support/cli.ts';
 import { REPO_ROOT } from '../support/shared-data.ts';
+import { seededRandom } from '../../edge-agent/simulator/prng.ts';
 
 export interface CrashRunOptions {
   /** Replayed files: CSV in the shared/data formats. */
@@ -52,7 +52,7 @@ export interface CrashRunResult {
 const sql = (path: string) => `'${path.replaceAll("'", "''")}'`;
 
 export async function runCrashScenario(options: CrashRunOptions): Promise<CrashRunResult> {
-  const random = prng(options.seed);
+  const random = seededRandom(options.seed);
   const dataDir = mkdtempSync(join(tmpdir(), 'tv-crash-'));
   const configPath = join(dataDir, '..', `${relative(tmpdir(), dataDir)}-config.json`);
   // Small files, frequent snapshots and flushes: every kind of write is in flight somewhere when the kill lands.

@@ -9,6 +9,7 @@
  */
 import { type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse, Agent, createServer, request } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { seededRandom } from '../../edge-agent/simulator/prng.ts';
 
 export const FAULT_KINDS = [
   /** 500 InternalError, S3 XML body. */
@@ -106,7 +107,7 @@ export class FaultProxy {
     private readonly options: FaultProxyOptions,
   ) {
     this.upstream = new URL(options.upstream);
-    this.random = mulberry32(options.seed ?? 1);
+    this.random = seededRandom(options.seed ?? 1);
     this.faultRate = options.faultRate ?? 0;
     this.weights = FAULT_KINDS.map((k): [FaultKind, number] => [k, options.kinds === undefined ? 1 : (options.kinds[k] ?? 0)]).filter(
       ([, w]) => w > 0,
@@ -341,18 +342,6 @@ function s3ErrorXml(code: string, message: string, info: ProxiedRequest): string
     `<Error><Code>${code}</Code><Message>${message}</Message>` +
     `<Resource>/${info.bucket ?? ''}/${info.key ?? ''}</Resource><RequestId>fault-proxy-${info.seq}</RequestId></Error>`
   );
-}
-
-/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function sleep(ms: number): Promise<void> {
