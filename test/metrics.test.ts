@@ -2,7 +2,6 @@
  * The agent's Prometheus metrics, scraped from a real agent process (simulator feed, --http 0) and parsed from the
  * text exposition: every metric the operator needs is exported under its name, and the values move with ingest.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentMetrics, METRIC_NAMES } from '../edge-agent/metrics/agent-metrics.ts';
 import type { OperatorObservation } from '../edge-agent/metrics/agent-observer.ts';
 import { LatencyHistogram } from '../edge-agent/wal/latency-histogram.ts';
-import { CLI, collect } from './support/cli.ts';
+import { type RunningAgent, startAgentWithHttp } from './support/cli.ts';
 
 interface Exposition {
   /** Metric name → type, from the TYPE lines. */
@@ -70,25 +69,6 @@ const REQUIRED: Record<string, string> = {
   tickvault_snapshot_age_seconds: 'gauge',
 };
 
-async function startAgent(dataDir: string, args: string[] = []): Promise<{ child: ChildProcess; url: string; done: ReturnType<typeof collect> }> {
-  const child = spawn(process.execPath, [CLI, 'agent', '--data-dir', dataDir, '--http', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const done = collect(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`agent printed no read API URL in 30 s; stderr: ${seen.slice(-2000)}`)), 30_000);
-    child.stderr?.on('data', (d: Buffer) => {
-      seen += d.toString();
-      const m = /tickvault: read API on (http:\/\/\S+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`agent exited (${code}) before its read API was up; stderr: ${seen.slice(-2000)}`)));
-  });
-  return { child, url, done };
-}
-
 async function scrape(url: string): Promise<{ text: string; contentType: string | null }> {
   const response = await fetch(`${url}/metrics`);
   expect(response.status).toBe(200);
@@ -106,14 +86,14 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (t: T) => bool
 }
 
 describe('GET /metrics of a running agent', () => {
-  let agent: Awaited<ReturnType<typeof startAgent>>;
+  let agent: RunningAgent;
   let first: Exposition;
   let later: Exposition;
   let contentType: string | null;
 
   beforeAll(async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tv-metrics-'));
-    agent = await startAgent(dataDir, ['--rate', '400', '--flush-interval', '1', '--symbols', 'AAPL,MSFT,BTC/USD']);
+    agent = await startAgentWithHttp(dataDir, ['--rate', '400', '--flush-interval', '1', '--symbols', 'AAPL,MSFT,BTC/USD']);
     const firstScrape = await until('the first events', () => scrape(agent.url), (s) => (value(parseExposition(s.text), 'tickvault_messages_received_total') ?? 0) > 0);
     contentType = firstScrape.contentType;
     first = parseExposition(firstScrape.text);

@@ -5,7 +5,7 @@
  * naming it, and repaired. Files lost before upload are rebuilt from the write-ahead log while it still holds them,
  * and reported as lost when it does not.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { LocalDirectoryStore } from '../core/object-store/local-directory-store.
 import { decodeWarmManifest, encodeWarmManifest } from '../core/warm-manifest.ts';
 import { progress } from '../edge-agent/ops/progress.ts';
 import type { TierStatus } from '../edge-agent/ops/tier-status.ts';
-import { CLI, collect, runCli } from './support/cli.ts';
+import { runCli, startAgentWithHttp } from './support/cli.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tv-ops-'));
 const baseDir = join(root, 'base');
@@ -44,17 +44,10 @@ let verifyWhileRunning: Awaited<ReturnType<typeof runCli>>;
 let repairWhileRunning: Awaited<ReturnType<typeof runCli>>;
 
 beforeAll(async () => {
-  agent = spawn(process.execPath, [CLI, 'agent', '--data-dir', baseDir, '--http', '0', '--rate', '400', '--flush-interval', '1', '--symbols', 'AAPL,MSFT'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const done = collect(agent);
-  agentUrl = await new Promise<string>((resolve, reject) => {
-    let seen = '';
-    agent?.stderr?.on('data', (d: Buffer) => {
-      seen += d.toString();
-      const m = /tickvault: read API on (http:\/\/\S+)/.exec(seen);
-      if (m) resolve(m[1] as string);
-    });
-    agent?.on('exit', () => reject(new Error(`agent exited early: ${seen.slice(-2000)}`)));
-  });
+  const running = await startAgentWithHttp(baseDir, ['--rate', '400', '--flush-interval', '1', '--symbols', 'AAPL,MSFT']);
+  agent = running.child;
+  agentUrl = running.url;
+  const done = running.done;
   for (let i = 0; ; i++) {
     const s = (await (await fetch(`${agentUrl}/v1/status`)).json()) as { report: { filesUploaded: number } };
     if (s.report.filesUploaded >= 6) break;

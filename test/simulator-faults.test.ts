@@ -12,6 +12,7 @@ import { alpacaMessageOfCsvRow } from '../edge-agent/simulator/replay-stream.ts'
 import { Rfc3339Stamper, formatRfc3339Nanos, parseRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../edge-agent/simulator/simulator-server.ts';
 import { sharedCsvFiles } from './support/shared-data.ts';
+import { ConditionWaiter } from './support/condition-waiter.ts';
 
 const START_NS = parseRfc3339Nanos('2024-07-01T14:29:58Z');
 const SUBSCRIBE_ALL = { trades: ['*'], quotes: ['*'] };
@@ -38,7 +39,7 @@ class Recorder {
   eventCount = 0;
   private ws: WebSocket | undefined;
   private stopped = false;
-  private readonly wakers = new Set<() => void>();
+  private readonly waiter = new ConditionWaiter();
 
   constructor(
     private readonly url: string,
@@ -81,13 +82,13 @@ class Recorder {
         this.frames.push(frame);
         this.eventCount += frame.events.length;
       }
-      this.wake();
+      this.waiter.wake();
     });
     ws.on('error', () => {});
     ws.on('close', (code) => {
       this.closeCodes.push(code);
       if (this.connections < (this.options.connections ?? 1) && !this.stopped) setTimeout(() => this.connect(), 10);
-      this.wake();
+      this.waiter.wake();
     });
   }
 
@@ -99,25 +100,8 @@ class Recorder {
     return this.frames.flatMap((f) => f.rejects.map((r) => r.reason));
   }
 
-  private wake(): void {
-    for (const waker of this.wakers) waker();
-  }
-
-  async until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-    if (condition()) return;
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!condition()) return;
-        clearTimeout(timer);
-        this.wakers.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.wakers.delete(check);
-        reject(new Error(`timed out waiting for ${what}; ${this.frames.length} frames, closes ${this.closeCodes.join(',')}`));
-      }, timeoutMs);
-      this.wakers.add(check);
-    });
+  until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    return this.waiter.until(condition, timeoutMs, () => `timed out waiting for ${what}; ${this.frames.length} frames, closes ${this.closeCodes.join(',')}`);
   }
 
   /** Stops reconnecting and waits for the current connection to end. */

@@ -13,6 +13,7 @@ import { FAULT_KINDS, MALFORMED_KINDS, REJECT_REASON_OF_FAULT } from '../edge-ag
 import { alpacaMessageOfCsvRow } from '../edge-agent/simulator/replay-stream.ts';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../edge-agent/simulator/simulator-server.ts';
 import { REPO_ROOT, sharedCsvFiles } from './support/shared-data.ts';
+import { ConditionWaiter } from './support/condition-waiter.ts';
 
 const CSV_FILES = sharedCsvFiles();
 const JSONL_FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'alpaca-stream-sample.jsonl');
@@ -37,7 +38,7 @@ class Recorder {
   /** Data messages so far, cheap to poll. */
   dataCount = 0;
   eventCount = 0;
-  private readonly wakers = new Set<() => void>();
+  private readonly waiter = new ConditionWaiter();
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
@@ -55,11 +56,11 @@ class Recorder {
         this.broken++; // an injected broken frame: the parsed frame above holds its reject
       }
       this.arrivals.push(performance.now());
-      this.wake();
+      this.waiter.wake();
     });
     ws.on('close', (code) => {
       this.closeCode = code;
-      this.wake();
+      this.waiter.wake();
     });
   }
 
@@ -87,25 +88,8 @@ class Recorder {
     return this.messages.filter((m) => !['success', 'error', 'subscription'].includes(m['T'] as string));
   }
 
-  private wake(): void {
-    for (const waker of this.wakers) waker();
-  }
-
-  async until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-    if (condition()) return;
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!condition()) return;
-        clearTimeout(timer);
-        this.wakers.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.wakers.delete(check);
-        reject(new Error(`timed out waiting for ${what}; ${this.messages.length} messages so far`));
-      }, timeoutMs);
-      this.wakers.add(check);
-    });
+  until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    return this.waiter.until(condition, timeoutMs, () => `timed out waiting for ${what}; ${this.messages.length} messages so far`);
   }
 }
 

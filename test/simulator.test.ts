@@ -8,6 +8,7 @@ import { MarketModel } from '../edge-agent/simulator/market-model.ts';
 import { Prng } from '../edge-agent/simulator/prng.ts';
 import { Rfc3339Error, formatRfc3339Nanos, parseRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../edge-agent/simulator/simulator-server.ts';
+import { ConditionWaiter } from './support/condition-waiter.ts';
 
 type Message = Record<string, unknown>;
 
@@ -20,7 +21,7 @@ class StreamClient {
   readonly frames: { binary: boolean; size: number }[] = [];
   closeCode: number | undefined;
   private cursor = 0;
-  private readonly wakers = new Set<() => void>();
+  private readonly waiter = new ConditionWaiter();
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
@@ -29,11 +30,11 @@ class StreamClient {
       if (!Array.isArray(decoded)) throw new Error(`frame is not an array: ${bytes.toString('utf8')}`);
       this.frames.push({ binary: isBinary, size: decoded.length });
       this.messages.push(...(decoded as Message[]));
-      this.wake();
+      this.waiter.wake();
     });
     ws.on('close', (code) => {
       this.closeCode = code;
-      this.wake();
+      this.waiter.wake();
     });
   }
 
@@ -62,26 +63,9 @@ class StreamClient {
     this.ws.send(typeof request === 'string' ? request : JSON.stringify(request));
   }
 
-  private wake(): void {
-    for (const waker of this.wakers) waker();
-  }
-
   /** Resolves once `condition` holds, re-checked on every message. */
-  async until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    if (condition()) return;
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!condition()) return;
-        clearTimeout(timer);
-        this.wakers.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.wakers.delete(check);
-        reject(new Error(`timed out waiting for ${what}; last messages: ${JSON.stringify(this.messages.slice(-3))}`));
-      }, timeoutMs);
-      this.wakers.add(check);
-    });
+  until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    return this.waiter.until(condition, timeoutMs, () => `timed out waiting for ${what}; last messages: ${JSON.stringify(this.messages.slice(-3))}`);
   }
 
   /** The next message after the previous `next` that matches. */

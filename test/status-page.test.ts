@@ -6,14 +6,13 @@
  * Nothing is installed at run time. Without /usr/bin/chromium the test fails under CI=true (.ci/run installs the
  * `chromium` package) and is skipped, saying why, elsewhere.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIM_SYMBOLS } from '../edge-agent/config.ts';
-import { CLI, collect } from './support/cli.ts';
+import { type RunningAgent, startAgentWithHttp } from './support/cli.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -23,25 +22,6 @@ const CHROMIUM_ARGS = [
 const haveChromium = existsSync(CHROMIUM);
 const onCi = process.env['CI'] === 'true';
 const MISSING = `Chromium not found at ${CHROMIUM}: install Debian's package (apt-get install chromium; .ci/run does) — the test never downloads a browser`;
-
-async function startAgent(dataDir: string, args: string[]): Promise<{ child: ChildProcess; url: string; done: ReturnType<typeof collect> }> {
-  const child = spawn(process.execPath, [CLI, 'agent', '--data-dir', dataDir, '--http', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const done = collect(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`agent printed no read API URL in 30 s; stderr: ${seen.slice(-2000)}`)), 30_000);
-    child.stderr?.on('data', (d: Buffer) => {
-      seen += d.toString();
-      const m = /tickvault: read API on (http:\/\/\S+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`agent exited (${code}) before its read API was up; stderr: ${seen.slice(-2000)}`)));
-  });
-  return { child, url, done };
-}
 
 describe('the status page', () => {
   if (!haveChromium) {
@@ -55,7 +35,7 @@ describe('the status page', () => {
   describe.runIf(haveChromium)('in headless Chromium against a running agent', () => {
     let testDir = '';
     let screenshot = '';
-    let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+    let agent: RunningAgent | undefined;
     let browser: BrowserContext | undefined;
     const requests: string[] = [];
     const problems: string[] = [];
@@ -68,7 +48,7 @@ describe('the status page', () => {
     beforeAll(async () => {
       testDir = mkdtempSync(join(tmpdir(), 'tv-status-page-'));
       screenshot = join(testDir, 'status-page.png');
-      agent = await startAgent(join(testDir, 'data'), ['--rate', '400', '--flush-interval', '2']);
+      agent = await startAgentWithHttp(join(testDir, 'data'), ['--rate', '400', '--flush-interval', '2']);
       const { chromium } = await import('playwright-core');
       browser = await chromium.launchPersistentContext(join(testDir, 'chromium-profile'), {
         executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 1100 },

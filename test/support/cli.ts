@@ -32,6 +32,34 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
   return collect(child);
 }
 
+export interface RunningAgent {
+  readonly child: ChildProcess;
+  /** The agent's read API (127.0.0.1, a free port). */
+  readonly url: string;
+  /** Settles when the process has exited, with everything it printed. */
+  readonly done: Promise<CliResult>;
+}
+
+/** Starts `tickvault agent` with its read API on a free loopback port and resolves once the API is up. */
+export async function startAgentWithHttp(dataDir: string, args: readonly string[] = []): Promise<RunningAgent> {
+  const child = spawn(process.execPath, [CLI, 'agent', '--data-dir', dataDir, '--http', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const done = collect(child);
+  const url = await new Promise<string>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`agent printed no read API URL in 30 s; stderr: ${seen.slice(-2000)}`)), 30_000);
+    child.stderr?.on('data', (d: Buffer) => {
+      seen += d.toString();
+      const m = /tickvault: read API on (http:\/\/\S+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`agent exited (${code}) before its read API was up; stderr: ${seen.slice(-2000)}`)));
+  });
+  return { child, url, done };
+}
+
 /** The JSON report line the agent prints when it stops. */
 export function agentReport(stdout: string): Record<string, unknown> & {
   received: number;
