@@ -64,6 +64,28 @@ describe('event time parsing', () => {
     }
   });
 
+  it('equals parseRfc3339Nanos across years 0000 to 9999, past both ends of int64 and across the low 32 bits', () => {
+    const texts = [
+      '0000-01-01T00:00:00Z', '0001-01-01T00:00:00.5Z', '1600-02-29T12:00:00.000000001Z', '1677-09-21T00:12:43.145224191Z',
+      '1677-09-21T00:12:43.145224192Z', '1969-12-31T23:59:59.999999999Z', '1970-01-01T00:00:00.000000001Z', '1970-01-01T00:00:04.294967295Z',
+      '1970-01-01T00:00:04.294967296Z', '2024-07-01T23:59:59.999999999Z', '2262-04-11T23:47:16.854775807Z', '2262-04-11T23:47:16.854775808Z',
+      '2262-04-12T00:00:00Z', '9999-12-31T23:59:59.999999999Z',
+    ];
+    const prng = new Prng(3);
+    for (let k = 0; k < 2000; k++) {
+      const day = prng.int(2_932_897) - 719_528; // 0000-01-01 .. 9999-12-31, in days from 1970
+      const ns = BigInt(day) * 86_400_000_000_000n + BigInt(prng.int(86_400)) * 1_000_000_000n + BigInt(prng.int(1_000_000_000));
+      texts.push(formatRfc3339Nanos(ns));
+    }
+    for (const text of texts) {
+      expect(parseEventTimeNs(text), text).toBe(parseRfc3339Nanos(text));
+      // The same in place, as the JSON fast path reads it inside a frame.
+      const frame = `[{"T":"t","S":"AAPL","i":1,"x":"V","p":1,"s":1,"t":"${text}","c":[],"z":"C"}]`;
+      const event = parseJsonFrame(frame).events[0];
+      expect(event?.kind === 'trade' ? event.row.ts : undefined, text).toBe(parseRfc3339Nanos(text));
+    }
+  });
+
   it('agrees with parseRfc3339Nanos on offsets, lower case and invalid input', () => {
     const ok = ['2024-07-01T16:30:00.5+02:00', '2024-07-01t14:30:00z', '2024-02-29T23:59:59.999999999Z', '1970-01-01T00:00:00Z'];
     for (const text of ok) expect(parseEventTimeNs(text)).toBe(parseRfc3339Nanos(text));

@@ -468,6 +468,10 @@ export class AlpacaStreamClient extends EventEmitter<AlpacaClientEvents> impleme
     const socket = new WebSocket(this.o.url, {
       handshakeTimeout: this.o.handshakeTimeoutMs,
       maxPayload: this.o.maxPayloadBytes,
+      // ws offers permessage-deflate unless told not to; a server that took it would make the agent inflate every
+      // frame, CPU the ingest path needs more than the bytes saved (the trade DEFAULT_ENCODING makes too). UTF-8
+      // validation stays on: Node's native check costs little, and only valid text reaches the log.
+      perMessageDeflate: false,
       headers: this.encoding === 'msgpack' ? { 'Content-Type': 'application/msgpack' } : {},
     });
     this.socket = socket;

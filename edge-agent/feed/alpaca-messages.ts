@@ -2,7 +2,8 @@
  * Parsing and validation of Alpaca market data v2 stream frames. A frame is an array of messages (JSON text, or
  * msgpack bytes when the client asked for `Content-Type: application/msgpack`); each data message is checked on its
  * own, so one bad message never takes the valid ones of the same frame down with it.
- * Hand-written rather than schema-library validation: this runs for every message on the hot path.
+ * Hand-written rather than schema-library validation: this runs for every message on the hot path (and the usual
+ * JSON frame skips even JSON.parse: json-frame-scanner.ts).
  *
  * Integers: msgpack is decoded with `useBigInt64`, so an int64/uint64 on the wire arrives as a bigint (exact) and a
  * smaller one as a number; JSON gives numbers only. Every validator takes both, and a row always carries bigint ids
@@ -10,10 +11,12 @@
  * such a trade id is rejected (bad_trade_id) rather than silently rounded; msgpack carries the full int64 range.
  */
 import { Decoder } from '@msgpack/msgpack';
-import type { EpochNs } from '../../core/column-types.ts';
-import { symbolProblem } from '../../core/symbols.ts';
-import { parseRfc3339Nanos } from '../simulator/rfc3339.ts';
+import { parseEventTimeNs } from './event-time.ts';
 import type { FeedEvent, MarketStatus, Reject, RejectReason } from './feed-event.ts';
+import { scanJsonFrame } from './json-frame-scanner.ts';
+import { feedSymbolProblem } from './symbol-memo.ts';
+
+export { parseEventTimeNs } from './event-time.ts';
 
 /** The channels a client can subscribe to, in the order Alpaca lists them. */
 export const STREAM_CHANNELS = ['trades', 'quotes', 'bars', 'updatedBars', 'dailyBars', 'statuses', 'lulds'] as const;
@@ -95,81 +98,11 @@ function int(m: Msg, key: string, reason: RejectReason): bigint {
   throw new Invalid('wrong_type', `field ${key} is not an integer`);
 }
 
-// Symbols repeat endlessly; remembering the valid ones saves the rule check on nearly every message.
-const validSymbols = new Set<string>();
-const MAX_REMEMBERED_SYMBOLS = 50_000;
-
 function symbolOf(m: Msg): string {
   const s = str(m, 'S');
-  if (validSymbols.has(s)) return s;
-  const problem = symbolProblem(s);
+  const problem = feedSymbolProblem(s);
   if (problem !== undefined) throw new Invalid('bad_symbol', `symbol ${shown(s)}: ${problem}`);
-  if (validSymbols.size >= MAX_REMEMBERED_SYMBOLS) validSymbols.clear();
-  validSymbols.add(s);
   return s;
-}
-
-// ---- event time ---------------------------------------------------------------------------------------------
-
-const POW10 = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000] as const;
-const NS_PER_SECOND = 1e9;
-/** Midnight UTC in ns per 'YYYY-MM-DDT' prefix; a stream sees a handful of dates, so this stays tiny. */
-const dayCache = new Map<string, bigint>();
-let lastDayPrefix = '\u0000';
-let lastDayNs = 0n;
-
-function digitAt(text: string, i: number): number {
-  const d = text.charCodeAt(i) - 48;
-  return d >= 0 && d <= 9 ? d : -1;
-}
-
-function dayNsOf(text: string): bigint | undefined {
-  const prefix = text.slice(0, 11);
-  let dayNs = dayCache.get(prefix);
-  if (dayNs === undefined) {
-    if (!/^\d{4}-\d{2}-\d{2}T$/.test(prefix)) return undefined;
-    // The careful parser validates the calendar date (and throws for 2024-02-30) once per date.
-    dayNs = parseRfc3339Nanos(`${prefix}00:00:00Z`);
-    if (dayCache.size >= 1024) dayCache.clear();
-    dayCache.set(prefix, dayNs);
-  }
-  lastDayPrefix = prefix;
-  lastDayNs = dayNs;
-  return dayNs;
-}
-
-/**
- * Parses an event time into exact nanoseconds. Equal to parseRfc3339Nanos (simulator/rfc3339.ts) for every input
- * (same result or same rejection), but the usual stream shape `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` takes a fast path:
- * fixed-position digits, the date's midnight from a cache, one BigInt at the end. Anything else (offsets, lower-case
- * separators, bad input) goes through the careful parser.
- */
-export function parseEventTimeNs(text: string): EpochNs {
-  const n = text.length;
-  if (n >= 20 && n <= 30 && text.charCodeAt(n - 1) === 90 /* Z */ && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58) {
-    const dayNs = text.startsWith(lastDayPrefix) ? lastDayNs : dayNsOf(text);
-    if (dayNs !== undefined) {
-      const h1 = digitAt(text, 11), h2 = digitAt(text, 12);
-      const m1 = digitAt(text, 14), m2 = digitAt(text, 15);
-      const s1 = digitAt(text, 17), s2 = digitAt(text, 18);
-      const hh = h1 * 10 + h2, mm = m1 * 10 + m2, ss = s1 * 10 + s2;
-      let ok = (h1 | h2 | m1 | m2 | s1 | s2) >= 0 && hh <= 23 && mm <= 59 && ss <= 59;
-      let fraction = 0;
-      if (ok && n > 20) {
-        const digits = n - 21;
-        ok = text.charCodeAt(19) === 46 /* . */ && digits >= 1 && digits <= 9;
-        for (let i = 20; ok && i < n - 1; i++) {
-          const d = digitAt(text, i);
-          if (d < 0) ok = false;
-          fraction = fraction * 10 + d;
-        }
-        fraction *= POW10[9 - digits] ?? 0;
-      }
-      // Below 2^53 (86_400e9 + 1e9), so the sum is exact in a double.
-      if (ok) return dayNs + BigInt((hh * 3600 + mm * 60 + ss) * NS_PER_SECOND + fraction);
-    }
-  }
-  return parseRfc3339Nanos(text);
 }
 
 function timeOf(m: Msg, key = 't'): bigint {
@@ -382,8 +315,19 @@ export function rejectedFrame(reason: RejectReason, detail: string): ParsedFrame
   return { events: [], controls: [], rejects: [{ reason, detail }], messageCount: 1 };
 }
 
-/** Parses a JSON text frame. An unparsable frame counts as one rejected message. */
+/**
+ * Parses a JSON text frame. An unparsable frame counts as one rejected message. The usual frame (valid trades,
+ * quotes and bars) is read by the fast path (json-frame-scanner.ts) into the same rows; every other one goes through
+ * parseJsonFrameFully.
+ */
 export function parseJsonFrame(text: string): ParsedFrame {
+  const scanned = scanJsonFrame(text);
+  if (scanned !== undefined) return { events: scanned, controls: [], rejects: [], messageCount: scanned.length, text };
+  return parseJsonFrameFully(text);
+}
+
+/** The full path for a JSON text frame: JSON.parse, then every message validated on its own. The fast path's authority. */
+export function parseJsonFrameFully(text: string): ParsedFrame {
   let decoded: unknown;
   try {
     decoded = JSON.parse(text);
