@@ -37,16 +37,18 @@ export function parseIsoMonth(value: string): IsoMonth {
   return value;
 }
 
-let cachedDay = Number.NaN;
+// The last day asked for, as [start, end) in ns and its date string: nearly every event falls in it.
+let cachedStartNs = 1n;
+let cachedEndNs = 0n;
 let cachedDate = '';
 
-/** The UTC calendar date of an instant. (Called per event: the last day's string is cached.) */
+/** The UTC calendar date of an instant. (Called per event: within the last day asked for, two compares and no division.) */
 export function dateOfNs(tsNs: EpochNs): IsoDate {
-  const day = Number(tsNs >= 0n ? tsNs / NS_PER_DAY : (tsNs - NS_PER_DAY + 1n) / NS_PER_DAY);
-  if (day !== cachedDay) {
-    cachedDate = new Date(day * 86_400_000).toISOString().slice(0, 10);
-    cachedDay = day;
-  }
+  if (tsNs >= cachedStartNs && tsNs < cachedEndNs) return cachedDate;
+  const day = tsNs >= 0n ? tsNs / NS_PER_DAY : (tsNs - NS_PER_DAY + 1n) / NS_PER_DAY;
+  cachedDate = new Date(Number(day) * 86_400_000).toISOString().slice(0, 10);
+  cachedStartNs = day * NS_PER_DAY;
+  cachedEndNs = cachedStartNs + NS_PER_DAY;
   return cachedDate;
 }
 

@@ -63,6 +63,14 @@ describe('time', () => {
     const midnight = parseIsoInstantNs('2024-03-01T00:00:00Z');
     expect(dateOfNs(midnight)).toBe('2024-03-01');
     expect(dateOfNs(midnight - 1n)).toBe('2024-02-29');
+    // The last day is cached: alternate around midnights, before 1970 too, against Date's own answer.
+    const NS_PER_DAY = 86_400_000_000_000n;
+    for (const base of [midnight, 0n, -5n * NS_PER_DAY]) {
+      for (const ts of [base, base - 1n, base + NS_PER_DAY - 1n, base + NS_PER_DAY, base - 1n, base + 1n, base - NS_PER_DAY, base - NS_PER_DAY - 1n]) {
+        const ms = Number((ts >= 0n ? ts : ts - 999_999n) / 1_000_000n);
+        expect(dateOfNs(ts), String(ts)).toBe(new Date(ms).toISOString().slice(0, 10));
+      }
+    }
     expect(monthRangeNs('2024-12')).toEqual({ fromNs: parseIsoInstantNs('2024-12-01'), toNs: parseIsoInstantNs('2025-01-01') });
   });
 

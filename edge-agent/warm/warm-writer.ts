@@ -73,7 +73,8 @@ export class WarmWriter {
   private readonly sealing: Buffer[] = [];
   private readonly nextPart = new Map<string, number>();
   private writing: Promise<void> | undefined;
-  private lastBuffer: Buffer | undefined;
+  /** Per symbol, the open buffer each dataset last appended to (its entry goes when that buffer is sealed). */
+  private readonly openBySymbol = new Map<string, { [D in DatasetName]?: Buffer | undefined }>();
   /** Time to encode and durably write one part file. */
   readonly writeLatency = new LatencyHistogram();
   private readonly nowMs: () => number;
@@ -97,23 +98,24 @@ export class WarmWriter {
     const ts = (row as { ts: bigint }).ts;
     const symbol = (row as { symbol: string }).symbol;
     const date = dateOfNs(ts);
-    // Consecutive rows usually share a partition: skip building the key for them.
-    const last = this.lastBuffer;
-    let buffer: Buffer<D> | undefined;
-    let key: string;
-    if (last !== undefined && last.dataset === dataset && last.symbol === symbol && last.date === date && this.buffers.get(last.key) === last) {
-      buffer = last as unknown as Buffer<D>;
-      key = last.key;
-    } else {
-      key = `${dataset}\u0000${date}\u0000${symbol}`;
+    // A symbol's rows nearly always share a date: find their buffer without building its key.
+    let open = this.openBySymbol.get(symbol);
+    let buffer = open?.[dataset] as Buffer<D> | undefined;
+    if (buffer === undefined || buffer.date !== date) {
+      const key = `${dataset}\u0000${date}\u0000${symbol}`;
       buffer = this.buffers.get(key) as Buffer<D> | undefined;
-    }
-    if (buffer === undefined) {
-      buffer = {
-        key, dataset, date, symbol, batch: new ColumnarBatch(dataset, 256), openedAtMs: this.nowMs(),
-        minTsNs: ts, maxTsNs: ts, minTradeId: undefined, maxTradeId: undefined, firstSeq: seq, lastSeq: seq,
-      };
-      this.buffers.set(key, buffer as unknown as Buffer);
+      if (buffer === undefined) {
+        buffer = {
+          key, dataset, date, symbol, batch: new ColumnarBatch(dataset, 256), openedAtMs: this.nowMs(),
+          minTsNs: ts, maxTsNs: ts, minTradeId: undefined, maxTradeId: undefined, firstSeq: seq, lastSeq: seq,
+        };
+        this.buffers.set(key, buffer as unknown as Buffer);
+      }
+      if (open === undefined) {
+        open = {};
+        this.openBySymbol.set(symbol, open);
+      }
+      open[dataset] = buffer as unknown as Buffer;
     }
     buffer.batch.append(row);
     if (ts < buffer.minTsNs) buffer.minTsNs = ts;
@@ -124,9 +126,8 @@ export class WarmWriter {
       if (buffer.maxTradeId === undefined || id > buffer.maxTradeId) buffer.maxTradeId = id;
     }
     buffer.lastSeq = seq;
-    this.lastBuffer = buffer as unknown as Buffer;
     this.stats.rowsBuffered++;
-    if (buffer.batch.length >= this.options.maxRowsPerFile) this.seal(key);
+    if (buffer.batch.length >= this.options.maxRowsPerFile) this.seal(buffer.key);
   }
 
   /** Seals buffers older than the flush interval (or the largest, under memory pressure) and retries failed writes. */
@@ -180,6 +181,8 @@ export class WarmWriter {
     const buffer = this.buffers.get(key);
     if (buffer === undefined || buffer.batch.length === 0) return;
     this.buffers.delete(key);
+    const open = this.openBySymbol.get(buffer.symbol);
+    if (open?.[buffer.dataset] === buffer) open[buffer.dataset] = undefined;
     this.sealing.push(buffer);
   }
 
