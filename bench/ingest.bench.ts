@@ -1,16 +1,19 @@
 /**
  * Ingest end to end: frames through a real loopback WebSocket into the agent (validation, hot tier, write-ahead
  * log where enabled, warm buffers), in messages/s, beside the named baseline: bare JSON.parse of the same frames.
+ * Between them: the feed parser in process (full path and fast path), and the transport ceiling, a client on the
+ * same WebSocket that only parses.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import WebSocket from 'ws';
 import { LocalDirectoryStore } from '../core/object-store/local-directory-store.ts';
 import { EdgeAgent } from '../edge-agent/agent.ts';
 import { resolveAgentConfig } from '../edge-agent/config.ts';
-import { parseJsonFrame } from '../edge-agent/feed/alpaca-messages.ts';
+import { parseJsonFrame, parseJsonFrameFully } from '../edge-agent/feed/alpaca-messages.ts';
 import { silentLog } from '../edge-agent/log.ts';
 import { INGEST_SYMBOLS, ingestFrames } from './ingest-frames.ts';
 import type { BenchTable } from './table.ts';
@@ -32,16 +35,60 @@ async function startSender(messageCount: number): Promise<{ port: number; done: 
   throw new Error('ingest sender exited without listening');
 }
 
+/**
+ * The transport ceiling: the same sender, and a bare ws client that does nothing but JSON.parse each frame. What
+ * the loopback WebSocket and the CPUs shared with the sender leave for any agent, whatever it does with a message.
+ */
+async function runParseOnlyClient(messageCount: number): Promise<number> {
+  const sender = await startSender(messageCount);
+  const startedNs = process.hrtime.bigint();
+  const socket = new WebSocket(`ws://127.0.0.1:${sender.port}/v2/iex`, { perMessageDeflate: false });
+  let messages = 0;
+  let subscribed = false;
+  const doneNs = await new Promise<bigint>((resolve, reject) => {
+    socket.on('error', reject);
+    socket.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString('utf8')) as { T?: string; msg?: string }[];
+      if (!subscribed) {
+        const first = frame[0];
+        if (first?.T === 'success' && first.msg === 'connected') socket.send(JSON.stringify({ action: 'auth', key: 'bench', secret: 'bench' }));
+        else if (first?.T === 'success') socket.send(JSON.stringify({ action: 'subscribe', trades: INGEST_SYMBOLS }));
+        else if (first?.T === 'subscription') subscribed = true;
+        return;
+      }
+      messages += frame.length;
+      if (messages >= messageCount) resolve(process.hrtime.bigint());
+    });
+  });
+  socket.close();
+  await sender.done;
+  return rate(messages, Number(doneNs - startedNs) / 1e6);
+}
+
+/** Messages per second of one timed pass of `count` over the frames. */
+function timedPass(frames: readonly string[], count: (frame: string) => number): number {
+  const t = process.hrtime.bigint();
+  let messages = 0;
+  for (const f of frames) messages += count(f);
+  return rate(messages, Number(process.hrtime.bigint() - t) / 1e6);
+}
+
 export async function runIngestBench(): Promise<BenchTable[]> {
   const frames = ingestFrames(MESSAGES);
-  let t = process.hrtime.bigint();
-  let parsed = 0;
-  for (const f of frames) parsed += (JSON.parse(f) as unknown[]).length;
-  const bareMs = Number(process.hrtime.bigint() - t) / 1e6;
-  t = process.hrtime.bigint();
-  let validated = 0;
-  for (const f of frames) validated += parseJsonFrame(f).events.length;
-  const validateMs = Number(process.hrtime.bigint() - t) / 1e6;
+  // The in-process rows: an untimed pass each, then three timed passes taking turns; the best counts, so the
+  // baseline is not a cold first pass.
+  const cases = [
+    (f: string) => (JSON.parse(f) as unknown[]).length,
+    (f: string) => parseJsonFrameFully(f).events.length,
+    (f: string) => parseJsonFrame(f).events.length,
+  ];
+  for (const count of cases) timedPass(frames, count);
+  const best = cases.map(() => 0);
+  for (let r = 0; r < 3; r++) cases.forEach((count, i) => { best[i] = Math.max(best[i] as number, timedPass(frames, count)); });
+  const [bare, full, fast] = best as [number, number, number];
+  const share = (r: number): string => `${((r / bare) * 100).toFixed(0)}%`;
+
+  const ceiling = await runParseOnlyClient(MESSAGES);
 
   const dataDir = mkdtempSync(join(tmpdir(), 'tv-bench-ingest-'));
   const sender = await startSender(MESSAGES);
@@ -58,15 +105,20 @@ export async function runIngestBench(): Promise<BenchTable[]> {
     const report = await agent.stop();
     await sender.done;
     const accepted = Object.values(report.accepted).reduce((a, b) => a + b, 0);
+    const agentRate = rate(report.received, ingestMs);
     return [{
       title: `Ingest end to end: ${MESSAGES.toLocaleString('en-US')} messages, ${frames.length.toLocaleString('en-US')} frames, ${INGEST_SYMBOLS.length} symbols`,
       columns: ['path', 'messages/s', 'vs baseline'],
       rows: [
-        ['baseline: bare JSON.parse of the same frames', rate(parsed, bareMs), '100%'],
-        ['JSON.parse + validation into rows', rate(validated, validateMs), `${((bareMs / validateMs) * 100).toFixed(0)}%`],
-        [`agent over loopback WebSocket (${accepted.toLocaleString('en-US')} accepted)`, rate(report.received, ingestMs), `${((rate(report.received, ingestMs) / rate(parsed, bareMs)) * 100).toFixed(0)}%`],
+        ['baseline: bare JSON.parse of the same frames', bare, '100%'],
+        ['JSON.parse + validation into rows (full path)', full, share(full)],
+        ['fast path: frame scanned + validated into rows (parseJsonFrame)', fast, share(fast)],
+        ['transport ceiling: same sender, a client that only JSON.parses each frame', ceiling, share(ceiling)],
+        [`agent over loopback WebSocket (${accepted.toLocaleString('en-US')} accepted)`, agentRate, share(agentRate)],
       ],
-      note: 'The sender runs in its own process. Design: 200K messages/s; aim: at least 60% of the bare parse rate.',
+      note: 'In-process rows: best of 3 timed passes each, taking turns, after an untimed pass. Over the WebSocket the sender runs in its own process '
+        + '(sharing the machine\'s CPUs); the ceiling client counts from connecting, the agent from start(), both to the last message received. '
+        + 'Design: 200K messages/s; aim: at least 60% of the bare parse rate.',
     }];
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
