@@ -313,6 +313,7 @@ export class EdgeAgent {
     } catch (error) {
       this.log('error', 'warm files not all written at stop; their events stay in the log for the next start', { error: (error as Error).message });
     }
+    await this.writer.close();
     await this.snapshot();
     const drained = await this.uploader.drain(this.config.drainTimeoutSeconds * 1000);
     if (!drained.complete) this.log('warn', 'uploads left for the next start', { backlog: drained.backlog });

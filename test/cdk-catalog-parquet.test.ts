@@ -1,6 +1,6 @@
 /**
  * The Glue tables against the files they read. Warm files are written the way the agent writes them
- * (ColumnarBatch + encodeParquet), cold files the way the compactor writes them (its handler over a local store,
+ * (ColumnarBatch + the DuckDB encoder), cold files the way the compactor writes them (its handler over a local store,
  * DuckDB inside); each file's schema is read back with hyparquet's parquetMetadata and compared with the
  * synthesized table: every Glue column present with its Parquet physical type (timestamp ↔ INT64 TIMESTAMP,
  * bigint ↔ INT64, double ↔ DOUBLE, string ↔ BYTE_ARRAY UTF8), every file column either a Glue column or a
@@ -17,7 +17,8 @@ import { type FileMetaData, type SchemaElement, parquetMetadata, parquetReadObje
 import { compressors } from 'hyparquet-compressors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ColumnarBatch } from '../core/codec/columnar-batch.ts';
-import { decodeParquet, encodeParquet } from '../core/codec/parquet-file.ts';
+import { DuckDBParquetEncoder } from '../core/codec/duckdb-parquet-encoder.ts';
+import { decodeParquet } from '../core/codec/parquet-file.ts';
 import { type DatasetName, type RowOf, SCHEMA_VERSION, columnsOf } from '../core/datasets.ts';
 import { COLD_PREFIX, WARM_PREFIX, coldFilePath, coldPeriodOf, warmFilePath, warmManifestKey, warmObjectKey } from '../core/layout.ts';
 import { LocalDirectoryStore } from '../core/object-store/local-directory-store.ts';
@@ -60,10 +61,14 @@ function sampleRows<D extends DatasetName>(dataset: D): RowOf<D>[] {
   })) as RowOf<D>);
 }
 
-function warmFile<D extends DatasetName>(dataset: D): Uint8Array {
+let encoder: Promise<DuckDBParquetEncoder> | undefined;
+afterAll(async () => (await encoder)?.close());
+
+async function warmFile<D extends DatasetName>(dataset: D): Promise<Uint8Array> {
   const batch = new ColumnarBatch(dataset);
   for (const row of sampleRows(dataset)) batch.append(row);
-  return encodeParquet(batch);
+  encoder ??= DuckDBParquetEncoder.open();
+  return (await encoder).encode(batch);
 }
 
 const metadataOf = (bytes: Uint8Array): FileMetaData => parquetMetadata(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
@@ -170,7 +175,7 @@ describe('Glue tables against the files the agent and the compactor write', () =
 
   it.each(WARM_DATASETS.map((d) => [d]))('warm_%s matches an agent-written warm file under its agent-suffixed key', async (dataset) => {
     const key = warmObjectKey({ dataset, date: DATE, symbol: SYMBOL, part: 7 }, 'edge-1');
-    await checkFileAgainstTable(tableOf(`warm_${dataset}`), key, warmFile(dataset));
+    await checkFileAgainstTable(tableOf(`warm_${dataset}`), key, await warmFile(dataset));
   });
 
   it.each(COLD_DATASETS.map((d) => [d]))('cold_%s matches the file the compactor writes', async (dataset) => {
@@ -181,7 +186,7 @@ describe('Glue tables against the files the agent and the compactor write', () =
 
   it('reads a warm file wherever the agent puts it: the key without the agent suffix projects the same', async () => {
     const legacy = `${WARM_PREFIX}${warmFilePath({ dataset: 'trades', date: DATE, symbol: SYMBOL, part: 7 })}`;
-    await checkFileAgainstTable(tableOf('warm_trades'), legacy, warmFile('trades'));
+    await checkFileAgainstTable(tableOf('warm_trades'), legacy, await warmFile('trades'));
   });
 });
 
@@ -196,7 +201,7 @@ async function compactedFile(dataset: DatasetName, work: string): Promise<{ key:
     // As the uploader leaves them: the objects, then the agent's manifest of the day naming them.
     const entries: WarmManifestObject[] = [];
     for (const part of [0, 1]) {
-      const bytes = warmFile(dataset);
+      const bytes = await warmFile(dataset);
       const rows = (await decodeParquet(bytes, dataset, keyOf(part))) as { ts: bigint }[];
       const ts = rows.map((r) => r.ts).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       await store.put(keyOf(part), bytes);

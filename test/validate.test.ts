@@ -33,6 +33,7 @@ async function sealedFiles(dataDir: string, count: number): Promise<string[]> {
   });
   rows.forEach((r, i) => writer.append('trades', r, BigInt(i + 1)));
   await writer.flushAll();
+  await writer.close();
   ledger.close();
   return paths;
 }

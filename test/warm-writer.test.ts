@@ -1,13 +1,17 @@
 /**
  * The warm writer: partitions by event time (not arrival time) across midnight and month ends, is unaffected by
- * wall-clock jumps, seals under memory pressure, and keeps rows through a disk that refuses writes.
+ * wall-clock jumps, seals under memory pressure, and keeps rows through a disk that refuses writes. Its files are
+ * written whole or not at all, and the checksum it records is the checksum of the file on disk.
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TradeRow } from '../core/datasets.ts';
 import { parseIsoInstantNs } from '../core/time.ts';
+import { writeFileAtomicWith } from '../edge-agent/warm/atomic-file.ts';
 import { type SealedFile, WarmWriter } from '../edge-agent/warm/warm-writer.ts';
 import { duckdbRows, sqlPath } from './support/duckdb.ts';
 
@@ -34,6 +38,7 @@ describe('event-time partitioning', () => {
     expect(sealed).toHaveLength(0);
     wallMs += 2 * 3_600_000; // and forward past the flush interval
     await writer.flushDue();
+    await writer.close();
     const dates = sealed.map((f) => f.ref.date).sort();
     expect(dates).toEqual(['2024-01-31', '2024-02-01', '2024-02-29', '2024-03-01', '2024-12-31', '2025-01-01']);
     const jan31 = sealed.find((f) => f.ref.date === '2024-01-31');
@@ -54,6 +59,7 @@ describe('memory pressure and a disk that refuses writes', () => {
     expect(writer.stats.memoryPressureSeals).toBeGreaterThan(0);
     expect(writer.bufferedBytes()).toBeLessThanOrEqual(200_000);
     expect(sealed.length).toBeGreaterThan(0);
+    await writer.close();
   });
 
   it('keeps rows through failed writes and writes them once the disk takes them again', async () => {
@@ -82,5 +88,31 @@ describe('memory pressure and a disk that refuses writes', () => {
     expect(sealed).toHaveLength(1);
     expect(sealed[0]?.rows).toBe(500);
     expect(writer.minUnsealedSeq()).toBeUndefined();
+    await writer.close();
+  });
+});
+
+describe('whole files', () => {
+  it('records the size and SHA-256 of the file on disk, and leaves no temporary file', async () => {
+    const warmDir = mkdtempSync(join(tmpdir(), 'tv-writer-'));
+    const sealed: SealedFile[] = [];
+    const writer = new WarmWriter({ warmDir, flushIntervalMs: 0, maxRowsPerFile: 1e9, onSealed: (f) => sealed.push(f) });
+    for (let i = 0; i < 5000; i++) writer.append('trades', trade('2024-05-01T10:00:00Z', i), BigInt(i + 1));
+    await writer.flushAll();
+    await writer.close();
+    expect(sealed).toHaveLength(1);
+    const file = readFileSync(sealed[0]?.absPath ?? '');
+    expect([sealed[0]?.bytes, sealed[0]?.sha256]).toEqual([file.byteLength, createHash('sha256').update(file).digest('base64')]);
+    expect(readdirSync(join(warmDir, 'trades', 'date=2024-05-01', 'symbol=AAPL'))).toEqual(['part-00000.parquet']);
+  });
+
+  it('a write that fails part-way leaves neither the file nor its temporary file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tv-atomic-'));
+    const target = join(dir, 'part-00000.parquet');
+    await expect(writeFileAtomicWith(target, async (temp) => {
+      await writeFile(temp, 'half a file');
+      throw new Error('disk went away');
+    })).rejects.toThrow('disk went away');
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

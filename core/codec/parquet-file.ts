@@ -1,6 +1,8 @@
 /**
- * Encoding and decoding dataset files. Writing uses hyparquet-writer (pure JS, fast, exact INT64); reading uses
- * hyparquet with timestamps kept as exact bigint nanoseconds.
+ * Encoding and decoding dataset files. encodeParquet writes with hyparquet-writer (pure JS, synchronous, exact INT64):
+ * test fixtures use it, and the warm writer's DuckDB encoder (duckdb-parquet-encoder.ts, several times faster)
+ * falls back to it for strings DuckDB cannot hold. Reading uses hyparquet with timestamps kept as exact bigint
+ * nanoseconds.
  */
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import type { FileMetaData } from 'hyparquet';

@@ -6,11 +6,14 @@
  *
  * The rebuilt file is accepted only if its bytes hash to the ledger's SHA-256: the writer's encoding is
  * deterministic, so an exact rebuild is byte-identical, and anything else is refused rather than guessed at.
+ * Files are encoded as the warm writer encodes them (DuckDB); files sealed before it did, by the pure-JavaScript
+ * encoder, are rebuilt with that one.
  * The agent must be stopped (one process per log directory).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { ColumnarBatch } from '../../core/codec/columnar-batch.ts';
+import { DuckDBParquetEncoder } from '../../core/codec/duckdb-parquet-encoder.ts';
 import { encodeParquet } from '../../core/codec/parquet-file.ts';
 import type { DatasetName } from '../../core/datasets.ts';
 import { dateOfNs } from '../../core/time.ts';
@@ -103,8 +106,13 @@ export async function rebuildFromLog(walDir: string, missing: readonly SealedEnt
         }
       });
     }
-    for (const list of targets.values()) {
-      for (const t of list) outcomes.set(t.entry.path, encodeExactly(t));
+    const encoder = await DuckDBParquetEncoder.open();
+    try {
+      for (const list of targets.values()) {
+        for (const t of list) outcomes.set(t.entry.path, await encodeExactly(t, encoder));
+      }
+    } finally {
+      await encoder.close();
     }
   } finally {
     await log.close();
@@ -113,7 +121,7 @@ export async function rebuildFromLog(walDir: string, missing: readonly SealedEnt
 }
 
 /** The file from the logged rows, if they make the very bytes the ledger recorded. */
-function encodeExactly(t: Target): RebuildOutcome {
+async function encodeExactly(t: Target, encoder: DuckDBParquetEncoder): Promise<RebuildOutcome> {
   const { entry } = t;
   const after = t.rows.filter((r) => r.seq > t.afterSeq);
   const carried = t.rows.filter((r) => r.seq === t.afterSeq);
@@ -125,10 +133,12 @@ function encodeExactly(t: Target): RebuildOutcome {
   }
   const batch = new ColumnarBatch(entry.dataset, 256);
   for (const r of rows) batch.append(r.row as never);
-  const bytes = encodeParquet(batch);
-  const sha256 = createHash('sha256').update(bytes).digest('base64');
-  if (sha256 !== entry.sha256) {
-    return { ok: false, reason: `rebuilt ${rows.length} rows from the write-ahead log, but the file they make differs from the one the ledger recorded (sha256 ${sha256}, expected ${entry.sha256}); not restored` };
-  }
-  return { ok: true, bytes };
+  const bytes = await encoder.encode(batch);
+  const sha256 = sha256Of(bytes);
+  if (sha256 === entry.sha256) return { ok: true, bytes };
+  const before = encodeParquet(batch);
+  if (sha256Of(before) === entry.sha256) return { ok: true, bytes: before };
+  return { ok: false, reason: `rebuilt ${rows.length} rows from the write-ahead log, but the file they make differs from the one the ledger recorded (sha256 ${sha256}, expected ${entry.sha256}); not restored` };
 }
+
+const sha256Of = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('base64');

@@ -5,17 +5,18 @@
  * Every row carries the write-ahead-log sequence of the record it came in. Within a partition rows arrive in
  * sequence order, so a sealed file covers every event of its partition up to its last sequence: recovery skips
  * exactly those. A file that cannot be written (disk full) keeps its buffer and is retried; nothing is dropped.
+ * Files are encoded by DuckDB (opened at the first write; close() stops it) straight into the atomic temporary file.
  */
 import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ColumnarBatch } from '../../core/codec/columnar-batch.ts';
-import { encodeParquet } from '../../core/codec/parquet-file.ts';
+import { DuckDBParquetEncoder } from '../../core/codec/duckdb-parquet-encoder.ts';
 import { type DatasetName, type RowOf, SCHEMA_VERSION } from '../../core/datasets.ts';
 import { type WarmFileRef, warmFilePath, warmPartitionPath } from '../../core/layout.ts';
 import { dateOfNs } from '../../core/time.ts';
 import { LatencyHistogram } from '../wal/latency-histogram.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { writeFileAtomicWith } from './atomic-file.ts';
 
 export interface SealedFile {
   readonly ref: WarmFileRef;
@@ -75,6 +76,7 @@ export class WarmWriter {
   private writing: Promise<void> | undefined;
   /** Per symbol, the open buffer each dataset last appended to (its entry goes when that buffer is sealed). */
   private readonly openBySymbol = new Map<string, { [D in DatasetName]?: Buffer | undefined }>();
+  private encoder: Promise<DuckDBParquetEncoder> | undefined;
   /** Time to encode and durably write one part file. */
   readonly writeLatency = new LatencyHistogram();
   private readonly nowMs: () => number;
@@ -177,6 +179,23 @@ export class WarmWriter {
     return this.sealing.length;
   }
 
+  /** Stops the encoder once any write in progress ends. Buffers are kept; call flushAll() first to write them. */
+  async close(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
+    const encoder = this.encoder;
+    this.encoder = undefined;
+    if (encoder !== undefined) await (await encoder.catch(() => undefined))?.close();
+  }
+
+  /** The encoder, opened at the first write; an open that failed is tried again at the next. */
+  private openEncoder(): Promise<DuckDBParquetEncoder> {
+    this.encoder ??= DuckDBParquetEncoder.open().catch((error: unknown) => {
+      this.encoder = undefined;
+      throw error;
+    });
+    return this.encoder;
+  }
+
   private seal(key: string): void {
     const buffer = this.buffers.get(key);
     if (buffer === undefined || buffer.batch.length === 0) return;
@@ -220,9 +239,10 @@ export class WarmWriter {
     const relPath = warmFilePath(ref);
     const absPath = join(this.options.warmDir, relPath);
     const startedNs = process.hrtime.bigint();
-    const bytes = encodeParquet(buffer.batch);
+    let bytes: Uint8Array;
     try {
-      await writeFileAtomic(absPath, bytes);
+      const encoder = await this.openEncoder();
+      bytes = await writeFileAtomicWith(absPath, (temp) => encoder.writeFile(buffer.batch, temp));
       this.writeLatency.record(Number(process.hrtime.bigint() - startedNs) / 1e6);
     } catch (error) {
       this.nextPart.set(partitionPath, part); // the number was not used
