@@ -17,7 +17,7 @@ import {
 } from '../edge-agent/feed/alpaca-messages.ts';
 import type { AlpacaDataMessage } from '../edge-agent/simulator/alpaca-messages.ts';
 import { MarketModel } from '../edge-agent/simulator/market-model.ts';
-import { parseRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
+import { parseRfc3339Nanos } from '../core/rfc3339.ts';
 
 export interface FeedBenchOptions {
   /** Messages per frame. @default 100 */
@@ -192,9 +192,9 @@ export function runFeedBench(options: FeedBenchOptions = {}): FeedBenchResult {
 
   const stamps = frames.flat().map((m) => m.t);
   const parsers = [
-    { parser: 'core/time.ts parseIsoInstantNs', parse: parseIsoInstantNs },
-    { parser: 'simulator/rfc3339.ts parseRfc3339Nanos', parse: parseRfc3339Nanos },
-    { parser: 'feed parseEventTimeNs (fast path + date cache)', parse: parseEventTimeNs },
+    { parser: 'core/time.ts parseIsoInstantNs (typed input, brought to RFC 3339, then the strict parser)', parse: parseIsoInstantNs },
+    { parser: 'core/rfc3339.ts parseRfc3339Nanos (the strict parser)', parse: parseRfc3339Nanos },
+    { parser: 'feed parseEventTimeNs (fast path + date cache, else the strict parser)', parse: parseEventTimeNs },
   ];
   const parseRates = measureInterleaved(
     parsers.map(({ parse }) => ({

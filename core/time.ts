@@ -1,5 +1,6 @@
 /** Calendar and timestamp helpers. All times are UTC; all instants are integer nanoseconds (EpochNs). */
 import type { EpochNs } from './column-types.ts';
+import { Rfc3339Error, parseRfc3339Nanos } from './rfc3339.ts';
 
 export type { EpochNs };
 
@@ -76,26 +77,21 @@ export function datesOfMonth(month: IsoMonth): IsoDate[] {
 }
 
 /**
- * Parses an RFC 3339 / ISO 8601 instant with up to nine fractional digits into exact nanoseconds.
- * A time without an offset is taken as UTC; a bare date means its midnight UTC.
+ * Parses an ISO 8601 instant as people type it (CLI arguments, query bounds) into exact nanoseconds: RFC 3339, and
+ * also a space for the T, no seconds, no offset (taken as UTC), an offset without its colon, or a bare date (its
+ * midnight UTC). The text is brought to RFC 3339 and parsed by the one strict parser (rfc3339.ts).
  */
 export function parseIsoInstantNs(value: string): EpochNs {
   const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(value);
   if (!m) throw new TimeError(`invalid time ${JSON.stringify(value)}: expected ISO 8601, e.g. 2024-07-01T14:30:00.123456789Z`);
-  const [, date, hh = '00', mm = '00', ss = '00', frac = '', offset = 'Z'] = m;
-  parseIsoDate(date ?? '');
-  const h = Number(hh);
-  const mi = Number(mm);
-  const s = Number(ss);
-  if (h > 23 || mi > 59 || s > 59) throw new TimeError(`invalid time ${JSON.stringify(value)}: clock out of range`);
-  let offsetMinutes = 0;
-  if (offset.toUpperCase() !== 'Z') {
-    const sign = offset.startsWith('-') ? -1 : 1;
-    const digits = offset.slice(1).replace(':', '');
-    offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4)));
+  const [, date, hh = '00', mm = '00', ss = '00', fraction, offset = 'Z'] = m;
+  const zone = offset.toUpperCase() === 'Z' ? 'Z' : `${offset.slice(0, 3)}:${offset.slice(-2)}`;
+  try {
+    return parseRfc3339Nanos(`${date}T${hh}:${mm}:${ss}${fraction === undefined ? '' : `.${fraction}`}${zone}`);
+  } catch (err) {
+    if (!(err instanceof Rfc3339Error)) throw err;
+    throw new TimeError(`invalid time ${JSON.stringify(value)}: ${err.reason}`, { cause: err });
   }
-  const wholeMs = Date.parse(`${date}T${hh}:${mm}:${ss}Z`) - offsetMinutes * 60_000;
-  return BigInt(wholeMs) * NS_PER_MS + BigInt(frac.padEnd(9, '0'));
 }
 
 /** Formats exact nanoseconds as RFC 3339 with nine fractional digits, e.g. 2024-07-01T00:38:01.218218853Z. */

@@ -11,7 +11,7 @@ import type { BarRow, QuoteRow, TradeRow } from '../core/datasets.ts';
 import { type BackfillOptions, runBackfill } from '../edge-agent/feed/backfill.ts';
 import { GapLog } from '../edge-agent/feed/gap-log.ts';
 import { AlpacaHistoricalClient, HistoricalError, type HistoricalDataset, retryAfterMs } from '../edge-agent/feed/historical-client.ts';
-import { formatRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
+import { formatRfc3339Nanos } from '../core/rfc3339.ts';
 import { type RestRow, type RunningRestServer, startAlpacaRestServer } from './support/alpaca-rest-server.ts';
 
 import { runCli } from './support/cli.ts';

@@ -14,7 +14,7 @@ import type { ParsedFrame } from '../edge-agent/feed/alpaca-messages.ts';
 import type { FeedEvent } from '../edge-agent/feed/feed-event.ts';
 import { type Gap, type GapInput, GapLog } from '../edge-agent/feed/gap-log.ts';
 import type { AlpacaDataMessage } from '../edge-agent/simulator/alpaca-messages.ts';
-import { parseRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
+import { parseRfc3339Nanos } from '../core/rfc3339.ts';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../edge-agent/simulator/simulator-server.ts';
 
 const KEY = 'AKSIMULATEDKEY0001';

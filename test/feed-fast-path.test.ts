@@ -13,7 +13,7 @@ import { scanJsonFrame } from '../edge-agent/feed/json-frame-scanner.ts';
 import { MarketModel } from '../edge-agent/simulator/market-model.ts';
 import { messageJson } from '../edge-agent/simulator/message-json.ts';
 import { Prng } from '../edge-agent/simulator/prng.ts';
-import { parseRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
+import { parseRfc3339Nanos } from '../core/rfc3339.ts';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'alpaca-stream-sample.jsonl');
 

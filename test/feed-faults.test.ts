@@ -14,7 +14,7 @@ import { type AlpacaClientOptions, AlpacaStreamClient, FeedError, type StateChan
 import type { ParsedFrame } from '../edge-agent/feed/alpaca-messages.ts';
 import type { FeedEvent, RejectReason } from '../edge-agent/feed/feed-event.ts';
 import type { Gap, GapInput } from '../edge-agent/feed/gap-log.ts';
-import { formatRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
+import { formatRfc3339Nanos } from '../core/rfc3339.ts';
 
 const KEY = 'AKFAULTTESTKEY000042';
 const SECRET = 'fault-test-secret-9f8e7d6c5b4a';

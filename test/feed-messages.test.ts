@@ -11,7 +11,7 @@ import {
 } from '../edge-agent/feed/alpaca-messages.ts';
 import type { FeedEvent, RejectReason } from '../edge-agent/feed/feed-event.ts';
 import { Prng } from '../edge-agent/simulator/prng.ts';
-import { formatRfc3339Nanos, parseRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
+import { formatRfc3339Nanos, parseRfc3339Nanos } from '../core/rfc3339.ts';
 
 const T = '2024-07-01T14:30:00.123456789Z';
 const TS = 1_719_844_200_123_456_789n;

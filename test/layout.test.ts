@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   coldFilePath, parseColdFilePath, parseWarmFilePath, warmFilePath, warmMonthPrefix, warmPartName,
 } from '../core/layout.ts';
-import { datesOfMonth, dateOfNs, formatNs, monthRangeNs, parseIsoDate, parseIsoInstantNs, parseIsoMonth } from '../core/time.ts';
+import { parseRfc3339Nanos } from '../core/rfc3339.ts';
+import { TimeError, datesOfMonth, dateOfNs, formatNs, monthRangeNs, parseIsoDate, parseIsoInstantNs, parseIsoMonth } from '../core/time.ts';
 
 describe('object layout', () => {
   it('builds the warm layout, bars under timeframe=', () => {
@@ -59,6 +60,25 @@ describe('time', () => {
     expect(parseIsoInstantNs('2024-07-01')).toBe(1719792000000000000n);
   });
 
+  it('takes typed forms of an instant and gives the strict RFC 3339 parser\'s answer for each', () => {
+    const strict = parseRfc3339Nanos('2024-07-01T14:30:00.000000001+02:00');
+    expect(parseIsoInstantNs('2024-07-01 14:30:00.000000001+0200')).toBe(strict);
+    expect(parseIsoInstantNs('2024-07-01t12:30:00.000000001z')).toBe(strict);
+    expect(parseIsoInstantNs('2024-07-01T12:30')).toBe(parseRfc3339Nanos('2024-07-01T12:30:00Z'));
+    // Before 1970 and at the ends of RFC 3339's years, exact (no Date in between).
+    expect(parseIsoInstantNs('1969-12-31T23:59:59.999999999Z')).toBe(-1n);
+    expect(parseIsoInstantNs('0000-01-01')).toBe(parseRfc3339Nanos('0000-01-01T00:00:00Z'));
+    expect(parseIsoInstantNs('9999-12-31T23:59:59.999999999Z')).toBe(parseRfc3339Nanos('9999-12-31T23:59:59.999999999Z'));
+  });
+
+  it('refuses impossible instants with a TimeError that names the input and the reason', () => {
+    expect(() => parseIsoInstantNs('2023-02-29')).toThrow(new TimeError('invalid time "2023-02-29": day 29 does not exist in 2023-02'));
+    expect(() => parseIsoInstantNs('2024-07-01T24:00:00Z')).toThrow(/^invalid time "2024-07-01T24:00:00Z": hour 24 is not 00-23$/);
+    expect(() => parseIsoInstantNs('2024-07-01T12:00:00+24:00')).toThrow(/^invalid time .*: offset \+24:00 is out of range$/);
+    expect(() => parseIsoInstantNs('2024-07-01T12:00:60Z')).toThrow(/leap seconds are not representable/);
+    expect(() => parseIsoInstantNs('yesterday')).toThrow(TimeError);
+  });
+
   it('partitions by UTC date at the exact midnight boundary', () => {
     const midnight = parseIsoInstantNs('2024-03-01T00:00:00Z');
     expect(dateOfNs(midnight)).toBe('2024-03-01');
@@ -79,6 +99,6 @@ describe('time', () => {
     expect(() => parseIsoMonth('2024-00')).toThrow(/"2024-00"/);
     expect(() => parseIsoMonth('24-01')).toThrow(/YYYY-MM/);
     expect(() => parseIsoInstantNs('yesterday')).toThrow(/"yesterday"/);
-    expect(() => parseIsoInstantNs('2024-01-01T25:00:00Z')).toThrow(/out of range/);
+    expect(() => parseIsoInstantNs('2024-01-01T25:00:00Z')).toThrow(/: hour 25 is not 00-23$/);
   });
 });

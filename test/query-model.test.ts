@@ -49,7 +49,7 @@ describe('defineQuery', () => {
   it('names the input at fault', () => {
     const cases: [Partial<QuerySpec>, string, RegExp][] = [
       [{ to: '2024-07-01' }, 'to', /empty time range/],
-      [{ from: '2024-02-30' }, 'from', /invalid date "2024-02-30"/],
+      [{ from: '2024-02-30' }, 'from', /invalid time "2024-02-30": day 30 does not exist in 2024-02/],
       [{ kind: 'ohlcv' }, 'interval', /OHLCV bars need one of 1s, 5s/],
       [{ kind: 'ohlcv', interval: '7m' }, 'interval', /interval "7m": expected one of/],
       [{ kind: 'trades', interval: '1m' }, 'interval', /trades queries take no interval/],

@@ -9,7 +9,7 @@ import { MarketModel } from '../edge-agent/simulator/market-model.ts';
 import { messageJson } from '../edge-agent/simulator/message-json.ts';
 import { Prng } from '../edge-agent/simulator/prng.ts';
 import { alpacaMessageOfCsvRow } from '../edge-agent/simulator/replay-stream.ts';
-import { Rfc3339Stamper, formatRfc3339Nanos, parseRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
+import { Rfc3339Stamper, formatRfc3339Nanos, parseRfc3339Nanos } from '../core/rfc3339.ts';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../edge-agent/simulator/simulator-server.ts';
 import { sharedCsvFiles } from './support/shared-data.ts';
 import { ConditionWaiter } from './support/condition-waiter.ts';

@@ -6,7 +6,7 @@ import { ArrivalProcess } from '../edge-agent/simulator/arrivals.ts';
 import { acceleratedClock } from '../edge-agent/simulator/clock.ts';
 import { MarketModel } from '../edge-agent/simulator/market-model.ts';
 import { Prng } from '../edge-agent/simulator/prng.ts';
-import { Rfc3339Error, formatRfc3339Nanos, parseRfc3339Nanos } from '../edge-agent/simulator/rfc3339.ts';
+import { Rfc3339Error, formatRfc3339Nanos, parseRfc3339Nanos } from '../core/rfc3339.ts';
 import { type RunningSimulator, type SimulatorOptions, startSimulator } from '../edge-agent/simulator/simulator-server.ts';
 import { ConditionWaiter } from './support/condition-waiter.ts';
 

@@ -96,7 +96,7 @@ describe('compact, then query', () => {
   it('rejects bad input with a one-line error naming it and a non-zero exit', async () => {
     const cases: [string[], RegExp][] = [
       [['query', 'trades', '--symbol', '../../etc', '--from', '2024-01-01', '--to', '2024-01-02', '--data-dir', dataDir], /invalid symbol "\.\.\/\.\.\/etc"/],
-      [['query', 'trades', '--symbol', 'AAPL', '--from', '2024-02-30', '--to', '2024-03-01', '--data-dir', dataDir], /invalid date "2024-02-30"/],
+      [['query', 'trades', '--symbol', 'AAPL', '--from', '2024-02-30', '--to', '2024-03-01', '--data-dir', dataDir], /invalid time "2024-02-30": day 30 does not exist in 2024-02/],
       [['compact', '--month', '2024-13', '--data-dir', dataDir], /invalid month "2024-13"/],
       [['compact', '--data-dir', dataDir], /needs --month/],
       [['query', 'orders', '--symbol', 'AAPL', '--from', '2024-01-01', '--to', '2024-01-02'], /query "orders"/],

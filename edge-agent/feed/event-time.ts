@@ -2,10 +2,10 @@
  * Event times of feed messages: RFC 3339 with up to nine fractional digits, to exact nanoseconds. The usual stream
  * shape `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` takes a fast path (fixed-position digits, the date's midnight from a cache,
  * one BigInt at the end); anything else (offsets, lower-case separators, bad input) goes through the careful parser,
- * so the result, or the rejection, is always parseRfc3339Nanos's (simulator/rfc3339.ts).
+ * so the result, or the rejection, is always parseRfc3339Nanos's (core/rfc3339.ts).
  */
 import type { EpochNs } from '../../core/column-types.ts';
-import { parseRfc3339Nanos } from '../simulator/rfc3339.ts';
+import { parseRfc3339Nanos } from '../../core/rfc3339.ts';
 
 const POW10 = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000] as const;
 const NS_PER_SECOND = 1e9;

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { EpochNs } from '../../core/column-types.ts';
 import { symbolProblem } from '../../core/symbols.ts';
-import { formatRfc3339Nanos } from '../simulator/rfc3339.ts';
+import { formatRfc3339Nanos } from '../../core/rfc3339.ts';
 import type { LogFn } from '../log.ts';
 import { STREAM_CHANNELS, type StreamChannel } from './alpaca-messages.ts';
 

@@ -12,7 +12,7 @@ import type { EpochNs } from '../../core/column-types.ts';
 import type { RowOf } from '../../core/datasets.ts';
 import { symbolProblem } from '../../core/symbols.ts';
 import type { LogFn } from '../log.ts';
-import { formatRfc3339Nanos } from '../simulator/rfc3339.ts';
+import { formatRfc3339Nanos } from '../../core/rfc3339.ts';
 import { isCryptoSymbol } from './alpaca-endpoints.ts';
 import { parseMessage } from './alpaca-messages.ts';
 import type { Reject } from './feed-event.ts';

@@ -19,7 +19,7 @@ import type {
 import { BarBuilder } from './bar-builder.ts';
 import { type Instrument, instrumentFor } from './instruments.ts';
 import { Prng } from './prng.ts';
-import { Rfc3339Stamper, formatRfc3339Nanos } from './rfc3339.ts';
+import { Rfc3339Stamper, formatRfc3339Nanos } from '../../core/rfc3339.ts';
 
 export class MarketModelError extends Error {
   override readonly name = 'MarketModelError';

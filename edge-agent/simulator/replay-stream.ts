@@ -20,7 +20,7 @@ import type { QuoteRow, TradeRow } from '../../core/datasets.ts';
 import { type FileLine, LineReader, type ReplayFormat } from '../feed/replay-files.ts';
 import { type ReplayClock, ReplayPacer, type ReplaySpeed } from '../feed/replay-pacing.ts';
 import type { AlpacaDataMessage, AlpacaQuote, AlpacaTrade } from './alpaca-messages.ts';
-import { formatRfc3339Nanos, parseRfc3339Nanos } from './rfc3339.ts';
+import { formatRfc3339Nanos, parseRfc3339Nanos } from '../../core/rfc3339.ts';
 
 export interface ReplayServeOptions {
   /** Recorded files, played in this order: CSV trades/quotes or JSONL of Alpaca frames. */

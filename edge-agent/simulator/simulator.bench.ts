@@ -16,7 +16,7 @@ import { WebSocketServer } from 'ws';
 import type { BenchTable } from '../../bench/table.ts';
 import { MarketModel } from './market-model.ts';
 import { messageJson } from './message-json.ts';
-import { parseRfc3339Nanos } from './rfc3339.ts';
+import { parseRfc3339Nanos } from '../../core/rfc3339.ts';
 import { startSimulator } from './simulator-server.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

@@ -6,7 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseRfc3339Nanos } from '../../edge-agent/simulator/rfc3339.ts';
+import { parseRfc3339Nanos } from '../../core/rfc3339.ts';
 
 /** One row as the REST API sends it: the stream's short field names without T and S, `t` an RFC 3339 string. */
 export type RestRow = Readonly<Record<string, unknown>> & { readonly t: string };

@@ -3,10 +3,15 @@
  * Everything goes through bigint and integer calendar arithmetic, never a float or Date, so no nanosecond is lost and
  * every instant RFC 3339 can name (years 0000 to 9999) round-trips.
  */
-import type { EpochNs } from '../../core/column-types.ts';
+import type { EpochNs } from './column-types.ts';
 
 export class Rfc3339Error extends Error {
   override readonly name = 'Rfc3339Error';
+
+  /** @param reason what is wrong, without the text (the message quotes the text too) */
+  constructor(message: string, readonly reason: string = message) {
+    super(message);
+  }
 }
 
 const NS_PER_SECOND = 1_000_000_000n;
@@ -119,7 +124,7 @@ export class Rfc3339Stamper {
 export function parseRfc3339Nanos(text: string): EpochNs {
   const fail = (why: string): never => {
     const shown = JSON.stringify(text.length > 64 ? `${text.slice(0, 64)}…` : text);
-    throw new Rfc3339Error(`invalid RFC 3339 timestamp ${shown}: ${why}`);
+    throw new Rfc3339Error(`invalid RFC 3339 timestamp ${shown}: ${why}`, why);
   };
   const m = RFC3339.exec(text);
   if (m === null) {
