@@ -7,6 +7,9 @@
  * agent's per-day manifest. The design's volume is about 21M trades a symbol-month; TICKVAULT_BENCH_TRADES scales it
  * (default 5M, which runs in about two minutes on two cores).
  *
+ * TICKVAULT_BENCH_STORE=DIR keeps the generated store in DIR and reuses it on the next run with the same number of
+ * trades (the 21M store takes minutes to write), so that two versions of the compactor can be run on the same bytes.
+ *
  * Each case runs in a child process (this file, started with --compaction-bench-child), which reports its wall time
  * and its peak resident memory (VmHWM from /proc/self/status, DuckDB's memory included: it lives in the process).
  * The sketch needs every row in memory at once, so it runs on the first days only (up to BASELINE_MAX_TRADES
@@ -14,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ColumnarBatch } from '../core/codec/columnar-batch.ts';
@@ -134,6 +137,22 @@ async function writeWarmFiles(store: LocalDirectoryStore, trades: number): Promi
   return { objects, rows, bytes };
 }
 
+/**
+ * The warm files of a kept store (TICKVAULT_BENCH_STORE) written for the same number of trades, or new ones; a kept
+ * store remembers its trade count and warm totals in a file beside the objects.
+ */
+async function keptOrWrittenWarmFiles(store: LocalDirectoryStore, storeDir: string, trades: number, keep: boolean): Promise<{ objects: number; rows: number; bytes: number; reused: boolean }> {
+  const marker = join(storeDir, 'bench-store.json');
+  if (keep && existsSync(marker)) {
+    const saved = JSON.parse(readFileSync(marker, 'utf8')) as { trades: number; objects: number; rows: number; bytes: number };
+    if (saved.trades !== trades) throw new Error(`TICKVAULT_BENCH_STORE=${storeDir} holds ${saved.trades} trades, not ${trades}: remove it or point elsewhere`);
+    return { ...saved, reused: true };
+  }
+  const warm = await writeWarmFiles(store, trades);
+  if (keep) writeFileSync(marker, JSON.stringify({ trades, ...warm }));
+  return { ...warm, reused: false };
+}
+
 /** The unit's sources, limited to the first days holding up to `maxTrades` distinct trades (the baseline's subset). */
 async function sourcesUpTo(store: LocalDirectoryStore, maxTrades: number | undefined, totalTrades: number): Promise<SourceObject[]> {
   const all = await sourcesOfUnit(store, { dataset: 'trades', symbol: SYMBOL, month: MONTH }, { agentIds: AGENTS, nowMs: Date.parse('2024-08-15T00:00:00Z'), graceHours: 6 });
@@ -201,11 +220,12 @@ export async function runCompactionBench(): Promise<BenchTable[]> {
   const trades = Number(process.env['TICKVAULT_BENCH_TRADES'] ?? DEFAULT_TRADES);
   if (!Number.isInteger(trades) || trades < 10_000) throw new Error(`TICKVAULT_BENCH_TRADES=${process.env['TICKVAULT_BENCH_TRADES']}: expected an integer of at least 10000`);
   const root = mkdtempSync(join(tmpdir(), 'tv-bench-compaction-'));
-  const storeDir = join(root, 'store');
+  const kept = process.env['TICKVAULT_BENCH_STORE'];
+  const storeDir = kept ?? join(root, 'store');
   try {
     const store = new LocalDirectoryStore(storeDir);
     const generated = process.hrtime.bigint();
-    const warm = await writeWarmFiles(store, trades);
+    const warm = await keptOrWrittenWarmFiles(store, storeDir, trades, kept !== undefined);
     const generateSeconds = Number(process.hrtime.bigint() - generated) / 1e9;
     const subset = Math.min(trades, BASELINE_MAX_TRADES);
     const loadBefore = loadavg()[0] ?? NaN;
@@ -232,7 +252,7 @@ export async function runCompactionBench(): Promise<BenchTable[]> {
         row('baseline: design 4.3 sketch (all rows as JS objects, sort, adjacent dedupe), same trades', naive),
       ],
       note: `${warm.objects} warm objects (${TRADING_DAYS} days x ${PARTS_PER_DAY} parts x ${AGENTS.length} agents; the second agent holds ${SECOND_AGENT_SHARE * 100}% `
-        + `of the trades again), ${(warm.bytes / warm.rows).toFixed(1)} B/row warm, written in ${generateSeconds.toFixed(1)} s. Each case runs in its own `
+        + `of the trades again), ${(warm.bytes / warm.rows).toFixed(1)} B/row warm, ${warm.reused ? `reused from ${storeDir}` : `written in ${generateSeconds.toFixed(1)} s`}. Each case runs in its own `
         + `process: peak RSS is its VmHWM and CPU its user+system time, DuckDB's threads included. compactUnit's time covers reading the sources from `
         + `the local store with SHA-256 and footer checks, dedupe + sort, writing and verifying the cold file, publishing it and tagging the sources `
         + `(whole month: ${phases}). The baseline holds every row as a JS object, so it runs on at most ${(BASELINE_MAX_TRADES / 1e6).toFixed(1)}M trades; `

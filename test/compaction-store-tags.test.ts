@@ -54,6 +54,18 @@ describe('LocalDirectoryStore tags', () => {
     expect(await store.getTags(KEY)).toEqual({});
   });
 
+  it('tags many objects of one directory at once (their directory fsyncs shared), each with its own tags', async () => {
+    const store = new LocalDirectoryStore(root);
+    const keys = Array.from({ length: 60 }, (_, i) => `warm/trades/date=2024-07-02/symbol=ESU4/part-${String(i).padStart(5, '0')}-edge-1.parquet`);
+    for (const key of keys) await store.put(key, bytes(key), { metadata: { sha256: key } });
+    await Promise.all(keys.map((key, i) => store.putTags(key, { 'tickvault:compacted': 'true', n: String(i) })));
+    await Promise.all(keys.map((key, i) => store.putTags(key, { n: String(i * 2) })));
+    for (const [i, key] of keys.entries()) {
+      expect(await store.getTags(key)).toEqual({ n: String(i * 2) });
+      expect((await store.head(key))?.metadata).toEqual({ sha256: key });
+    }
+  });
+
   it('refuses to tag an absent object, and removing the object removes its tags', async () => {
     const store = new LocalDirectoryStore(root);
     await expect(store.putTags('warm/none.parquet', { a: 'b' })).rejects.toBeInstanceOf(ObjectNotFoundError);

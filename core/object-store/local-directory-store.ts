@@ -53,6 +53,7 @@ interface Sidecar {
 export class LocalDirectoryStore implements ObjectStore {
   readonly description: string;
   private readonly root: string;
+  private readonly tagDirSyncs = new DirectorySyncs();
 
   constructor(rootDir: string) {
     this.root = resolve(rootDir);
@@ -137,7 +138,9 @@ export class LocalDirectoryStore implements ObjectStore {
     const next: Sidecar = Object.keys(tags).length === 0 ? rest : { ...rest, tags: { ...tags } };
     try {
       await writeFileAtomically(dirname(file), sidecarPath(file), JSON.stringify(next));
-      await fsyncDir(dirname(file));
+      // Tagging many objects of one directory at once (the compactor tags a month's warm objects) shares the
+      // directory fsyncs: each call still returns only after an fsync that began after its rename.
+      await this.tagDirSyncs.sync(dirname(file));
     } catch (err) {
       throw this.failure('put tags of', key, err);
     }
@@ -360,6 +363,36 @@ async function writeFileAtomically(dir: string, target: string, text: string): P
     await handle.close().catch(() => undefined);
     await unlinkIfPresent(tempPath).catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * Group commit of directory fsyncs: a caller whose rename is done joins the next fsync of that directory to start
+ * (the one queued behind the fsync in flight, which may predate the rename), so concurrent callers share one.
+ */
+class DirectorySyncs {
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly next = new Map<string, Promise<void>>();
+
+  sync(dir: string): Promise<void> {
+    const queued = this.next.get(dir);
+    if (queued !== undefined) return queued;
+    const running = this.inFlight.get(dir);
+    if (running === undefined) return this.start(dir);
+    const after = running.then(() => undefined, () => undefined).then(() => {
+      this.next.delete(dir);
+      return this.start(dir);
+    });
+    this.next.set(dir, after);
+    return after;
+  }
+
+  private start(dir: string): Promise<void> {
+    const run = fsyncDir(dir).finally(() => {
+      if (this.inFlight.get(dir) === run) this.inFlight.delete(dir);
+    });
+    this.inFlight.set(dir, run);
+    return run;
   }
 }
 

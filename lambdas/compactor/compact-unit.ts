@@ -56,6 +56,7 @@ import {
 import {
   appliedEventsSelect,
   compactionSelect,
+  distinctTradeIdsSelect,
   duplicateIdentitiesSelect,
   inputCountsSelect,
   lostIdentitiesSelect,
@@ -63,6 +64,7 @@ import {
   parquetRelation,
   rowCountSelect,
   sqlString,
+  tradeInputSelect,
 } from './compaction-sql.ts';
 
 export type { CompactionUnit, SourceObject } from '../shared/compaction-units.ts';
@@ -70,8 +72,11 @@ export { compactionSelect } from './compaction-sql.ts';
 export { validateUnit } from '../shared/compaction-units.ts';
 
 export const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
-/** Source downloads and tag requests in flight at once. */
-const IO_CONCURRENCY = 8;
+/**
+ * Source downloads and tag requests in flight at once. S3 answers each in tens of milliseconds and tags one object
+ * a request, so a month's thousand-odd objects need many in flight; the SDK's default agent keeps 50 sockets.
+ */
+const IO_CONCURRENCY = 32;
 /** Rows per row group of cold files: large enough for Athena, small enough for a reader to decode one in memory. */
 const COLD_ROW_GROUP_ROWS = 1_000_000;
 
@@ -194,7 +199,7 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
     if (sha256 !== source.sha256) {
       throw new CompactionError(`${what}: source ${source.key} has SHA-256 ${sha256} where its manifest says ${source.sha256}`);
     }
-    const info = inspectParquet(bytes, `${store.description}/${source.key}`);
+    const info = inspectParquet(footerOf(bytes), `${store.description}/${source.key}`);
     if (!allowed.includes(info.dataset)) throw new CompactionError(`${what}: source ${source.key} holds ${info.dataset}, not ${allowed.join(' or ')}`);
     if (info.rows !== source.rows) {
       throw new CompactionError(`${what}: source ${source.key} has ${info.rows} rows where its manifest says ${source.rows}`);
@@ -244,7 +249,7 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
       // least what the manifest says (files are published only after verification), and merging is idempotent.
       log.warn('cold file is newer than its manifest (an earlier run stopped between the two); merging onto it', { unit: what, coldKey });
     }
-    const info = inspectParquet(bytes, `${store.description}/${coldKey}`);
+    const info = inspectParquet(footerOf(bytes), `${store.description}/${coldKey}`);
     if (info.dataset !== unit.dataset) throw new CompactionError(`${coldKey}: holds ${info.dataset}, not ${unit.dataset}`);
     basePath = join(inDir, 'previous.parquet');
     await writeFile(basePath, bytes);
@@ -252,8 +257,8 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
 
   phase('stageMs');
 
-  // 4. Inputs of the query: the staged files, read in place (reading them twice, for the counts and for the COPY,
-  // costs less than loading them into a table once).
+  // 4. Inputs of the query: the staged files, read in place (two narrow passes for the counts and one for the COPY
+  // cost less than loading them into a table once).
   const previousIds = new Set((previous?.sources ?? []).map(sourceId));
   const isNew = (s: StagedSource): boolean => !previousIds.has(sourceId(s.source));
   const main = staged.filter((s) => s.dataset === mainDataset && (mode !== 'merge' || isNew(s))).map((s) => s.path);
@@ -302,27 +307,37 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
     } else {
       const input = relation(inputFiles) ?? '';
       const eventRelation = relation(events);
-      const c = await one<{ rows_in: bigint; distinct_in: bigint; foreign_rows: bigint }>(inputCountsSelect(unit.dataset, input, unit.symbol));
-      if (c.foreign_rows !== 0n) throw new CompactionError(`${what}: ${c.foreign_rows} input rows belong to another symbol`);
-      rowsIn = Number(c.rows_in);
-      distinctIn = Number(c.distinct_in);
+      if (unit.dataset === 'trades') {
+        const c = await one<{ rows_in: bigint; min_id: bigint | null; max_id: bigint | null; foreign_rows: bigint }>(tradeInputSelect(input, unit.symbol));
+        if (c.foreign_rows !== 0n) throw new CompactionError(`${what}: ${c.foreign_rows} input rows belong to another symbol`);
+        rowsIn = Number(c.rows_in);
+        const range = c.min_id === null || c.max_id === null ? undefined : { min: c.min_id, max: c.max_id };
+        distinctIn = Number((await one<{ distinct_in: bigint | null }>(distinctTradeIdsSelect(input, range))).distinct_in ?? 0n);
+      } else {
+        const c = await one<{ rows_in: bigint; distinct_in: bigint; foreign_rows: bigint }>(inputCountsSelect(unit.dataset, input, unit.symbol));
+        if (c.foreign_rows !== 0n) throw new CompactionError(`${what}: ${c.foreign_rows} input rows belong to another symbol`);
+        rowsIn = Number(c.rows_in);
+        distinctIn = Number(c.distinct_in);
+      }
       if (eventRelation !== undefined) {
         // How many of the distinct trades the events remove or replace: the verification's arithmetic.
         const applied = await one<{ cancels: bigint; corrections: bigint }>(appliedEventsSelect(input, eventRelation));
         cancelsApplied = Number(applied.cancels);
         correctionsApplied = Number(applied.corrections);
       }
+      // Trades: copies of a trade are nearly always identical rows of the same day, so the cheap way is tried first
+      // (distinct rows, day by day); a trade whose copies differ, or span two days, would be left twice, which the
+      // arithmetic below sees, and then the exact way is run.
+      const fast = unit.dataset === 'trades' && mode === 'full';
+      const parts = fast ? byDay(staged.filter((s) => s.dataset === mainDataset)).map((paths) => parquetRelation(paths)) : [];
       const write = async (dedupe: 'identity' | 'distinct-rows'): Promise<number> => {
-        const select = compactionSelect(unit.dataset, input, eventRelation, { dedupe, dedupeAfterEvents: mode === 'merge' });
+        const select = compactionSelect(unit.dataset, input, eventRelation, { dedupe, parts, dedupeAfterEvents: mode === 'merge' });
         await connection.run(`COPY (${select}) TO ${sqlString(outPath)} (${copyOptions})`);
         return Number((await one<{ n: bigint }>(rowCountSelect(output))).n);
       };
-      // Trades: copies of a trade are nearly always identical rows, so the cheap way is tried first; a trade whose
-      // copies differ would be left twice, which the arithmetic below sees, and then the exact way is run.
-      const fast = unit.dataset === 'trades' && mode === 'full';
       rowsOut = await write(fast ? 'distinct-rows' : 'identity');
       if (fast && rowsOut !== distinctIn - cancelsApplied) {
-        log.info('copies of a trade differ: deduplicating on (symbol, trade_id)', { unit: what, rowsOut, expected: distinctIn - cancelsApplied });
+        log.info('copies of a trade differ (or span days): deduplicating on (symbol, trade_id)', { unit: what, rowsOut, expected: distinctIn - cancelsApplied });
         rowsOut = await write('identity');
       }
       if (mode === 'full') {
@@ -370,6 +385,26 @@ export async function compactUnit(unitInput: CompactionUnit, options: Compaction
   };
 }
 
+/** Staged files grouped by the day of their warm key (anything else in a group of its own), days in order. */
+function byDay(staged: readonly StagedSource[]): string[][] {
+  const days = new Map<string, string[]>();
+  for (const s of staged) {
+    const day = dayOfKey(s.source.key);
+    const paths = days.get(day) ?? [];
+    paths.push(s.path);
+    days.set(day, paths);
+  }
+  return [...days.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, paths]) => paths);
+}
+
+function dayOfKey(key: string): string {
+  try {
+    return key.startsWith(WARM_PREFIX) ? parseWarmObjectKey(key).ref.date : '';
+  } catch {
+    return '';
+  }
+}
+
 /** The dataset of a warm object key or a cold file key, or undefined for anything else. */
 function datasetOfKey(key: string): DatasetName | undefined {
   try {
@@ -396,6 +431,17 @@ async function verifyComplete(
   if (lost !== 0n) throw new CompactionError(`${what}: ${lost} input row(s) are missing from the output`);
 }
 
+/**
+ * The footer of a Parquet file and the 8 bytes after it, all inspectParquet reads (it would copy the whole file);
+ * the whole file when it does not end like Parquet, so that the error names its real size.
+ */
+function footerOf(bytes: Uint8Array): Uint8Array {
+  const size = bytes.byteLength;
+  if (size < 12 || Buffer.from(bytes.buffer, bytes.byteOffset + size - 4, 4).toString('latin1') !== 'PAR1') return bytes;
+  const footerLength = new DataView(bytes.buffer, bytes.byteOffset + size - 8, 4).getUint32(0, true);
+  return footerLength + 12 <= size ? bytes.subarray(size - footerLength - 8) : bytes;
+}
+
 /** Checks the written file's footer with an independent reader, and hashes it without holding it in memory. */
 async function checkOutput(path: string, rows: number, dataset: DatasetName): Promise<{ bytes: number; sha256: string }> {
   const size = (await stat(path)).size;
@@ -419,7 +465,8 @@ async function checkOutput(path: string, rows: number, dataset: DatasetName): Pr
     await handle.close();
   }
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  // 1 MiB reads: the default 64 KiB costs three times the CPU in stream overhead.
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   return { bytes: size, sha256: hash.digest('base64') };
 }
 

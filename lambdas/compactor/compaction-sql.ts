@@ -5,8 +5,7 @@
  * Every ordering that decides which copy of a duplicate survives ends in every column, and every floating-point sum
  * is an ordered aggregate, so the same inputs give the same bytes whatever DuckDB's thread scheduling.
  *
- * Inputs are relations: a table the compactor loaded its staged files into (one pass over many small files,
- * instead of one per query), or parquetRelation(paths) over files it made under its own scratch directory (COPY
+ * Inputs are relations: parquetRelation(paths) over files the compactor made under its own scratch directory (COPY
  * takes no parameters, so paths are quoted literals).
  */
 import { type DatasetName, columnsOf } from '../../core/datasets.ts';
@@ -42,6 +41,14 @@ export interface CompactionSelectOptions {
    */
   readonly dedupe?: 'identity' | 'distinct-rows';
   /**
+   * With 'distinct-rows': the input as relations that no row's copies span (the warm objects of one day each: a
+   * row's copies share its time, so its day), each deduplicated on its own. A day's hash table fits in memory where
+   * a month's spills at the design's volume. A row whose copies did span two of them would be left twice, which the
+   * caller's check sees as it sees copies that differ.
+   * @default [source]
+   */
+  readonly parts?: readonly string[];
+  /**
    * Deduplicate trades again after the events are applied (merge mode: the previous cold file already holds the
    * corrected trade, and a late copy of the original is corrected into a second one).
    * @default false
@@ -61,10 +68,13 @@ export function compactionSelect(dataset: DatasetName, source: string, events?: 
   const columns = columnsOf(dataset).map((c) => c.name);
   const all = columns.map(q).join(', ');
   if (dataset === 'trades') {
-    const trades = options.dedupe === 'distinct-rows'
-      ? `SELECT DISTINCT ${all} FROM ${source}`
-      : `SELECT ${all} FROM ${source}
-      QUALIFY row_number() OVER (PARTITION BY symbol, trade_id ORDER BY ${all}) = 1`;
+    const parts = options.parts !== undefined && options.parts.length > 0 ? options.parts : [source];
+    const trades = options.dedupe !== 'distinct-rows'
+      ? `SELECT ${all} FROM ${source}
+      QUALIFY row_number() OVER (PARTITION BY symbol, trade_id ORDER BY ${all}) = 1`
+      : parts.length === 1
+        ? `SELECT DISTINCT ${all} FROM ${parts[0] ?? source}`
+        : `SELECT ${all} FROM (${parts.map((p) => `SELECT DISTINCT ${all} FROM ${p}`).join('\n        UNION ALL ')})`;
     if (events === undefined) return `${trades} ORDER BY ts, trade_id`;
     const applied = `WITH trades AS (${trades}),
       distinct_events AS (SELECT DISTINCT * FROM ${events}),
@@ -143,12 +153,11 @@ export function rollupSelect(inputs: RollupInputs): string {
 }
 
 /**
- * Rows in, distinct identities in, and rows of another symbol than `symbol` (which must be none). For trades the
- * identity is counted as distinct trade ids in the same pass: with one symbol, the same number.
+ * Rows in, distinct identities in, and rows of another symbol than `symbol` (which must be none), for the datasets
+ * other than trades (trades: tradeInputSelect and distinctTradeIdsSelect).
  */
 export function inputCountsSelect(dataset: DatasetName, input: string, symbol: string): string {
   const foreign = `count(*) FILTER (WHERE symbol <> ${sqlString(symbol)}) AS foreign_rows`;
-  if (dataset === 'trades') return `SELECT count(*) AS rows_in, count(DISTINCT trade_id) AS distinct_in, ${foreign} FROM ${input}`;
   const identity = identityColumns(dataset).map(q).join(', ');
   return `SELECT count(*) AS rows_in,
       (SELECT count(*) FROM (SELECT DISTINCT ${identity} FROM ${input})) AS distinct_in,
@@ -156,13 +165,47 @@ export function inputCountsSelect(dataset: DatasetName, input: string, symbol: s
     FROM ${input}`;
 }
 
-/** How many distinct trades of `input` the events cancel, and how many more they correct. */
+/**
+ * Trades: rows in, the range of their trade ids, and rows of another symbol than `symbol` (which must be none), in
+ * one pass over two columns. The range decides how distinctTradeIdsSelect counts.
+ */
+export function tradeInputSelect(input: string, symbol: string): string {
+  return `SELECT count(*) AS rows_in, min(trade_id) AS min_id, max(trade_id) AS max_id,
+      count(*) FILTER (WHERE symbol <> ${sqlString(symbol)}) AS foreign_rows
+    FROM ${input}`;
+}
+
+/** Widest trade-id range counted with a bitmap: 2^28 bits, 32 MiB a thread (DuckDB refuses beyond 2^30). */
+export const ID_BITMAP_MAX_BITS = 2n ** 28n;
+
+/**
+ * Distinct trade ids in (with one symbol, the distinct identities), exactly. Venues that number their trades in
+ * sequence (Binance does, per symbol) give a month's ids a range not much wider than their count: a bitmap over
+ * the range sets one bit per id, and with the pass that finds the range costs a third of the CPU of a hash table's
+ * distinct count (8M rows: 0.9 s against 2.2 to 2.9 s). Ids spread over more than ID_BITMAP_MAX_BITS are counted
+ * with the hash table.
+ */
+export function distinctTradeIdsSelect(input: string, range: { readonly min: bigint; readonly max: bigint } | undefined): string {
+  if (range === undefined || range.max - range.min + 1n > ID_BITMAP_MAX_BITS) {
+    return `SELECT count(DISTINCT trade_id) AS distinct_in FROM ${input}`;
+  }
+  // Bounds as cast strings: the literal -9223372036854775808 would parse as a negated INT128.
+  const bound = (id: bigint): string => `CAST('${id}' AS BIGINT)`;
+  return `SELECT bit_count(bitstring_agg(trade_id, ${bound(range.min)}, ${bound(range.max)})) AS distinct_in FROM ${input}`;
+}
+
+/**
+ * How many of the distinct trades of `input` the events cancel, and how many more they correct. The events are few:
+ * their ids are built into a hash table that the input's rows probe, so the input is read once and never hashed.
+ */
 export function appliedEventsSelect(input: string, events: string): string {
-  return `WITH t AS (SELECT DISTINCT symbol, trade_id FROM ${input}),
-      e AS (SELECT DISTINCT symbol, trade_id, action FROM ${events})
-    SELECT count(DISTINCT t.trade_id) FILTER (WHERE e.action IN ('cancel', 'error')) AS cancels,
-           count(DISTINCT t.trade_id) FILTER (WHERE e.action = 'correction' AND t.trade_id NOT IN (SELECT trade_id FROM e WHERE action IN ('cancel', 'error'))) AS corrections
-    FROM t JOIN e USING (symbol, trade_id)`;
+  return `WITH e AS (
+        SELECT symbol, trade_id, bool_or(action IN ('cancel', 'error')) AS cancelled, bool_or(action = 'correction') AS corrected
+        FROM ${events} GROUP BY symbol, trade_id),
+      named AS (SELECT DISTINCT t.symbol, t.trade_id FROM ${input} t SEMI JOIN e ON e.symbol = t.symbol AND e.trade_id = t.trade_id)
+    SELECT count(*) FILTER (WHERE e.cancelled) AS cancels,
+           count(*) FILTER (WHERE e.corrected AND NOT e.cancelled) AS corrections
+    FROM named JOIN e ON e.symbol = named.symbol AND e.trade_id = named.trade_id`;
 }
 
 /** Rows of the output minus its distinct identities: 0 when no identity is there twice. */
