@@ -30,6 +30,7 @@ import { compactUnit } from '../lambdas/compactor/compact-unit.ts';
 import { type SourceObject, sourcesOfUnit } from '../lambdas/shared/compaction-units.ts';
 import { silentLogger } from '../lambdas/shared/log.ts';
 import type { BenchTable } from './table.ts';
+import { seededRandom } from '../edge-agent/simulator/prng.ts';
 
 const CHILD_FLAG = '--compaction-bench-child';
 const DESIGN_TRADES = 21_000_000;
@@ -67,17 +68,6 @@ function tradingDays(): string[] {
   return days;
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const EXCHANGES = ['V', 'Q', 'N', 'P', 'Z', 'K'];
 
 /**
@@ -98,7 +88,7 @@ async function writeWarmFiles(store: LocalDirectoryStore, trades: number): Promi
     const open = BigInt(Date.parse(`${date}T13:30:00Z`)) * NS_PER_MS;
     const manifests = new Map<string, WarmManifestObject[]>(AGENTS.map((a) => [a, []]));
     for (let part = 0; part < PARTS_PER_DAY && written < trades; part++) {
-      const random = prng(d * 1000 + part);
+      const random = seededRandom(d * 1000 + part);
       const n = Math.min(perPart, trades - written);
       const batches = AGENTS.map(() => new ColumnarBatch('trades', n));
       const partStart = open + (sessionNs * BigInt(part)) / BigInt(PARTS_PER_DAY);
