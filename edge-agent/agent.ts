@@ -25,7 +25,7 @@ import { HotTier } from './hot/hot-tier.ts';
 import type { QuoteBatch } from './hot/quote-window.ts';
 import type { TradeBatch } from './hot/trade-window.ts';
 import { type RunningReadApi, startReadApi } from './http/read-api.ts';
-import { type SourcePosition, type StoredEvent, decodeEventRecord, encodeEventRecord, encodeRawFrameRecord } from './ingest/event-codec.ts';
+import { type SourcePosition, type StoredEvent, datasetOfEvent, decodeEventRecord, encodeEventRecord, encodeRawFrameRecord } from './ingest/event-codec.ts';
 import type { LogFn } from './log.ts';
 import { type RunningSimulator, startSimulator } from './simulator/simulator-server.ts';
 import { SnapshotStore } from './snapshot/snapshot-store.ts';
@@ -248,7 +248,7 @@ export class EdgeAgent {
       if (record.position !== undefined) this.positions.set(record.position.file, record.position);
       for (const event of record.events) {
         if (seq > snapshotSeq) this.applyHot(event);
-        const dataset = datasetOf(event);
+        const dataset = datasetOfEvent(event);
         if (seq > sealedThroughOf(dataset, dateOfNs(event.row.ts), event.row.symbol)) {
           this.writer.append(dataset, event.row as never, seq);
           this.recovery.eventsReplayed++;
@@ -400,7 +400,7 @@ export class EdgeAgent {
     if (events.length > 0) this.undurable.push({ seq, events: events.length });
     for (const event of events) {
       this.applyHot(event);
-      const dataset = datasetOf(event);
+      const dataset = datasetOfEvent(event);
       this.writer.append(dataset, event.row as never, seq);
       this.accepted[dataset] = (this.accepted[dataset] ?? 0) + 1;
     }
@@ -520,15 +520,6 @@ export class EdgeAgent {
 
 /** What observe() returns: the agent's state for metrics, health checks and the status page. */
 export type AgentObservation = ReturnType<EdgeAgent['observe']>;
-
-function datasetOf(event: StoredEvent): DatasetName {
-  switch (event.kind) {
-    case 'trade': return 'trades';
-    case 'quote': return 'quotes';
-    case 'bar': return event.dataset;
-    case 'trade_event': return 'trade_events';
-  }
-}
 
 /** Rows of the hot tier's newest-N reads as JSON-friendly objects for the read API. */
 function tradeRows(batch: TradeBatch): unknown[] {

@@ -15,7 +15,7 @@ import { QueryCancelledError, QueryInputError, QueryTimeoutError } from '../quer
 import { type Query, type QuerySpec, type ResultRow, defineQuery } from '../query/model.ts';
 import { runQuery } from '../query/tier-router.ts';
 import {
-  type CountingStore, NS_PER_MINUTE, type PutPart, countingStore, dayNs, genBars, genQuotes, genTrades, isoNs, onDay, putCold, putWarmDay, spreadStats, writeWarmDirFile,
+  type CountingStore, NS_PER_MINUTE, type PutPart, countingStore, dayNs, genBars, genQuotes, genTrades, isoNs, onDay, putCold, putWarmDay, expectSpreadRow, spreadStats, writeWarmDirFile,
 } from './query-fixtures.ts';
 import { duckdbRows, sqlPath } from './support/duckdb.ts';
 
@@ -250,12 +250,7 @@ describe('spread statistics', () => {
       for (const r of result.rows) {
         const e = expected.get(`${String(r['symbol'])}@${String(r['ts_ns'])}`);
         expect(e, `${String(r['symbol'])}@${String(r['ts_ns'])}`).toBeDefined();
-        expect(r['quote_count']).toBe(BigInt(e?.n ?? -1));
-        expect(r['mean_spread']).toBeCloseTo(e?.mean ?? NaN, 9);
-        expect(r['min_spread']).toBeCloseTo(e?.min ?? NaN, 9);
-        expect(r['max_spread']).toBeCloseTo(e?.max ?? NaN, 9);
-        expect(r['tw_mean_spread']).toBeCloseTo(e?.tw ?? NaN, 9);
-        expect(r['quoted_seconds']).toBeCloseTo(e?.seconds ?? NaN, 6);
+        expectSpreadRow(r, e);
       }
     });
   }

@@ -14,6 +14,7 @@ import { COLD_PREFIX, coldFilePath, warmFilePath, warmManifestKey, warmObjectKey
 import type { LocalDirectoryStore } from '../core/object-store/local-directory-store.ts';
 import type { ObjectStore } from '../core/object-store/object-store.ts';
 import { symbolToPath } from '../core/symbols.ts';
+import { expect } from 'vitest';
 import { dateOfNs, formatNs } from '../core/time.ts';
 import { type WarmManifestObject, encodeWarmManifest, readWarmManifest } from '../core/warm-manifest.ts';
 import type { HotView } from '../edge-agent/http/read-api.ts';
@@ -207,7 +208,26 @@ export function asHot<R extends TradeRow | QuoteRow>(row: R): R {
 }
 
 /** Independent spread statistics, computed in JavaScript from the quotes as the files hold them. */
-export function spreadStats(rows: QuoteRow[], fromNs: bigint, toNs: bigint, intervalNs: bigint | undefined): Map<string, { n: number; mean: number; min: number; max: number; tw: number; seconds: number }> {
+export interface SpreadStat {
+  readonly n: number;
+  readonly mean: number;
+  readonly min: number;
+  readonly max: number;
+  readonly tw: number;
+  readonly seconds: number;
+}
+
+/** Asserts that one spread row of a query equals its reference from spreadStats (absent reference: fails). */
+export function expectSpreadRow(row: Record<string, unknown>, e: SpreadStat | undefined): void {
+  expect(row['quote_count']).toBe(BigInt(e?.n ?? -1));
+  expect(row['mean_spread']).toBeCloseTo(e?.mean ?? NaN, 9);
+  expect(row['min_spread']).toBeCloseTo(e?.min ?? NaN, 9);
+  expect(row['max_spread']).toBeCloseTo(e?.max ?? NaN, 9);
+  expect(row['tw_mean_spread']).toBeCloseTo(e?.tw ?? NaN, 9);
+  expect(row['quoted_seconds']).toBeCloseTo(e?.seconds ?? NaN, 6);
+}
+
+export function spreadStats(rows: QuoteRow[], fromNs: bigint, toNs: bigint, intervalNs: bigint | undefined): Map<string, SpreadStat> {
   const out = new Map<string, { n: number; sum: number; min: number; max: number; tws: number; dts: number }>();
   const bySymbol = new Map<string, QuoteRow[]>();
   for (const q of rows) bySymbol.set(q.symbol, [...(bySymbol.get(q.symbol) ?? []), q]);

@@ -20,7 +20,7 @@ import { readHotRows } from '../query/hot-client.ts';
 import { type QuerySpec, type ResultColumn, SPREAD_COLUMNS, datasetResultColumns, defineQuery } from '../query/model.ts';
 import { type QueryOptions, runQuery } from '../query/tier-router.ts';
 import {
-  NS_PER_MINUTE, asHot, countingStore, dayNs, fakeHotView, genQuotes, genTrades, isoNs, ohlcvOf, onDay, putCold, putWarmDay, spreadStats,
+  NS_PER_MINUTE, asHot, countingStore, dayNs, fakeHotView, genQuotes, genTrades, isoNs, ohlcvOf, onDay, putCold, putWarmDay, expectSpreadRow, spreadStats,
 } from './query-fixtures.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'tv-query-tiers-'));
@@ -219,12 +219,7 @@ describe('Athena for the stored tiers, merged with the hot tier', () => {
     expect(merged.rows.length).toBe(expected.size);
     for (const r of merged.rows) {
       const e = expected.get(`AAPL@${String(r['ts_ns'])}`);
-      expect(r['quote_count']).toBe(BigInt(e?.n ?? -1));
-      expect(r['mean_spread']).toBeCloseTo(e?.mean ?? NaN, 9);
-      expect(r['min_spread']).toBeCloseTo(e?.min ?? NaN, 9);
-      expect(r['max_spread']).toBeCloseTo(e?.max ?? NaN, 9);
-      expect(r['tw_mean_spread']).toBeCloseTo(e?.tw ?? NaN, 9);
-      expect(r['quoted_seconds']).toBeCloseTo(e?.seconds ?? NaN, 6);
+      expectSpreadRow(r, e);
     }
     const local = await run(spec);
     expect(local.rows.map((r) => r['quote_count'])).toEqual(merged.rows.map((r) => r['quote_count']));

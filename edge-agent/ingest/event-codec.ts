@@ -3,7 +3,7 @@
  * source is a replayed file. Compact JSON arrays (bigints as decimal strings): measured fast enough to stay off
  * the ingest path's critical cost, and readable with any JSON tool when an operator needs to look.
  */
-import type { BarRow, QuoteRow, TradeEventRow, TradeRow } from '../../core/datasets.ts';
+import type { BarRow, DatasetName, QuoteRow, TradeEventRow, TradeRow } from '../../core/datasets.ts';
 import { parseJsonFrame } from '../feed/alpaca-messages.ts';
 import type { FeedEvent } from '../feed/feed-event.ts';
 
@@ -15,6 +15,16 @@ export interface SourcePosition {
 }
 
 export type StoredEvent = Exclude<FeedEvent, { kind: 'status' }>;
+
+/** The dataset an event is stored in: its warm partition and its table. */
+export function datasetOfEvent(event: StoredEvent): DatasetName {
+  switch (event.kind) {
+    case 'trade': return 'trades';
+    case 'quote': return 'quotes';
+    case 'bar': return event.dataset;
+    case 'trade_event': return 'trade_events';
+  }
+}
 
 export interface EventRecord {
   readonly events: StoredEvent[];

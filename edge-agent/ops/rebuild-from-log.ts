@@ -15,9 +15,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { ColumnarBatch } from '../../core/codec/columnar-batch.ts';
 import { DuckDBParquetEncoder } from '../../core/codec/duckdb-parquet-encoder.ts';
 import { encodeParquet } from '../../core/codec/parquet-file.ts';
-import type { DatasetName } from '../../core/datasets.ts';
 import { dateOfNs } from '../../core/time.ts';
-import { type StoredEvent, decodeEventRecord } from '../ingest/event-codec.ts';
+import { datasetOfEvent, decodeEventRecord } from '../ingest/event-codec.ts';
 import { parseSegmentFileName } from '../wal/record-format.ts';
 import { openLog } from '../wal/write-ahead-log.ts';
 import type { SealedEntry } from '../warm/warm-ledger.ts';
@@ -31,16 +30,6 @@ interface Target {
   /** walSeq of the partition's previous file (0 when none). */
   readonly afterSeq: bigint;
   readonly rows: { readonly seq: bigint; readonly row: unknown }[];
-}
-
-/** The dataset an event is stored in (as the agent files it). */
-function datasetOf(event: StoredEvent): DatasetName {
-  switch (event.kind) {
-    case 'trade': return 'trades';
-    case 'quote': return 'quotes';
-    case 'bar': return event.dataset;
-    case 'trade_event': return 'trade_events';
-  }
 }
 
 const partitionOf = (dataset: string, date: string, symbol: string): string => `${dataset}\u0000${date}\u0000${symbol}`;
@@ -99,7 +88,7 @@ export async function rebuildFromLog(walDir: string, missing: readonly SealedEnt
       await log.replay(from, (seq, payload) => {
         for (const event of decodeEventRecord(payload).events) {
           const row = event.row as { ts: bigint; symbol: string };
-          const list = targets.get(partitionOf(datasetOf(event), dateOfNs(row.ts), row.symbol));
+          const list = targets.get(partitionOf(datasetOfEvent(event), dateOfNs(row.ts), row.symbol));
           for (const t of list ?? []) {
             if (seq >= t.afterSeq && seq <= BigInt(t.entry.walSeq as string)) t.rows.push({ seq, row: event.row });
           }

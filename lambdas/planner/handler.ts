@@ -14,13 +14,12 @@ import { parseDatasetName } from '../../core/datasets.ts';
 import type { ObjectStore } from '../../core/object-store/object-store.ts';
 import { validateAgentId } from '../../core/layout.ts';
 import { validateSymbol } from '../../core/symbols.ts';
-import type { CompactionUnit } from '../shared/compaction-units.ts';
 import { ConfigError, envAgentIds, envNonNegativeNumber, envPositiveInt, readEnv } from '../shared/env.ts';
 import { storeFromEnv } from '../shared/lambda-store.ts';
 import { COMPACTION_LAG_METRIC, METRIC_NAMESPACE, PLANNER_SERVICE } from '../../lib/metrics.ts';
 import { LOG_LEVELS, type LambdaContext, type Logger, type PowertoolsLogger, powertoolsLogger, silentLogger } from '../shared/log.ts';
 import { MetricUnit, type Metrics, powertoolsMetrics } from '../shared/metrics.ts';
-import { type PlanOptions, planUnits } from './plan-units.ts';
+import { type PlanOptions, type PlanResult, planUnits } from './plan-units.ts';
 
 export const PlannerEventSchema = z.strictObject({
   agentIds: z.array(z.string()).min(1).max(100).optional(),
@@ -54,19 +53,8 @@ export interface PlannerDeps {
   readonly lagMetricName?: string;
 }
 
-export interface PlannerResult {
-  readonly units: readonly CompactionUnit[];
-  readonly months: readonly string[];
-  readonly compactionLagDays: number;
-  readonly oldestDueMonth?: string;
-  readonly manifestsRead: number;
-  readonly upToDate: number;
-  readonly recentlyPlanned: number;
-  readonly notSealed: number;
-  readonly deferredRollups: number;
-  readonly lateObjects: number;
-  readonly blocked: readonly { readonly unit: string; readonly reason: string }[];
-}
+/** The plan without what only the log needs (each unit's reasons, the warm keys), JSON-safe for the workflow. */
+export type PlannerResult = Omit<PlanResult, 'planned' | 'warmKeys' | 'oldestDueMonth'> & { readonly oldestDueMonth?: string };
 
 export async function plannerHandler(event: unknown, deps: PlannerDeps): Promise<PlannerResult> {
   const parsed = PlannerEventSchema.safeParse(event ?? {});
@@ -93,20 +81,9 @@ export async function plannerHandler(event: unknown, deps: PlannerDeps): Promise
   const plan = await planUnits(options);
   deps.metrics?.addMetric(deps.lagMetricName ?? COMPACTION_LAG_METRIC, MetricUnit.NoUnit, plan.compactionLagDays);
   deps.metrics?.publishStoredMetrics();
-  const result: PlannerResult = {
-    units: plan.units,
-    months: plan.months,
-    compactionLagDays: plan.compactionLagDays,
-    ...(plan.oldestDueMonth !== undefined && { oldestDueMonth: plan.oldestDueMonth }),
-    manifestsRead: plan.manifestsRead,
-    upToDate: plan.upToDate,
-    recentlyPlanned: plan.recentlyPlanned,
-    notSealed: plan.notSealed,
-    deferredRollups: plan.deferredRollups,
-    lateObjects: plan.lateObjects,
-    blocked: plan.blocked,
-  };
-  log.info('planned', { ...result, units: plan.planned.length, planned: plan.planned });
+  const { planned, warmKeys: _warmKeys, oldestDueMonth, ...counts } = plan;
+  const result: PlannerResult = { ...counts, ...(oldestDueMonth !== undefined && { oldestDueMonth }) };
+  log.info('planned', { ...result, units: planned.length, planned });
   return result;
 }
 
